@@ -1,0 +1,44 @@
+"""A small Flask app for pydeploy.web: a page, a health check, a static file and persistent notes."""
+
+import os
+from pathlib import Path
+
+from flask import Flask, jsonify, request
+
+app = Flask(__name__, instance_relative_config=True)
+RELEASE = Path(__file__).with_name("VERSION").read_text(encoding="utf-8").strip()
+
+
+@app.get("/")
+def index():
+    greeting = os.environ.get("GREETING", "Hello")
+    return f"{greeting} from pydeploy.web (flask_hello {RELEASE})\n"
+
+
+@app.get("/healthz")
+def healthz():
+    return jsonify(status="ok", version=RELEASE)
+
+
+@app.get("/whoami")
+def whoami():
+    """Echo what the app sees of the request, to check the proxy headers."""
+    return jsonify(
+        host=request.host,
+        scheme=request.scheme,
+        remote_addr=request.remote_addr,
+        forwarded_for=request.headers.get("X-Forwarded-For", ""),
+        forwarded_proto=request.headers.get("X-Forwarded-Proto", ""),
+        forwarded_host=request.headers.get("X-Forwarded-Host", ""),
+    )
+
+
+@app.route("/notes", methods=["GET", "POST"])
+def notes():
+    """Append to and read a file in the instance folder (a shared path that survives deploys)."""
+    path = Path(app.instance_path) / "notes.txt"
+    if request.method == "POST":
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(request.get_data(as_text=True).strip() + "\n")
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    return text, 200, {"Content-Type": "text/plain; charset=utf-8"}

@@ -1,0 +1,192 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: pydeploy.web maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: releases
+short_description: Inspect and prune the releases of a pydeploy.web app
+description:
+  - Lists the releases under C(<root>/releases), oldest first, by the build time recorded in each release.
+  - Finds the live and the previous release by reading the C(current) and C(previous) symlinks, never by mtime.
+  - With O(state=pruned), deletes the oldest complete releases beyond O(keep), never the live, the previous
+    or a protected release, then deletes virtualenvs under C(<root>/venvs) that no remaining release uses.
+  - Deletes incomplete releases (an interrupted build) unless they are protected.
+version_added: 0.1.0
+author: pydeploy.web maintainers
+options:
+  root:
+    description: The app root holding C(releases/), C(venvs/), C(current) and C(previous).
+    type: path
+    required: true
+  state:
+    description: C(info) only reports; C(pruned) also deletes.
+    type: str
+    choices: [info, pruned]
+    default: info
+  keep:
+    description: How many complete releases to keep, counting the live one. At least 2.
+    type: int
+    default: 5
+  protect:
+    description: Release ids never to delete (e.g. the candidate being deployed).
+    type: list
+    elements: str
+    default: []
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Prune old releases
+  pydeploy.web.releases:
+    root: /srv/myapp
+    state: pruned
+    keep: 5
+"""
+
+RETURN = r"""
+releases:
+  description: Releases, oldest first, after pruning.
+  returned: always
+  type: list
+  elements: dict
+live:
+  description: Id of the release C(current) points at, or an empty string.
+  returned: always
+  type: str
+previous:
+  description: Id of the release C(previous) points at, or an empty string.
+  returned: always
+  type: str
+removed:
+  description: Release ids and venv names deleted.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import json
+import os
+import shutil
+
+from ansible.module_utils.basic import AnsibleModule
+
+MARKER = ".pydeploy/complete"
+META = ".pydeploy/release.json"
+
+
+def _link_target_id(root, name):
+    path = os.path.join(root, name)
+    if not os.path.islink(path):
+        return ""
+    target = os.path.realpath(path)
+    releases = os.path.realpath(os.path.join(root, "releases"))
+    if os.path.dirname(target) != releases:
+        return ""
+    return os.path.basename(target)
+
+
+def _read_meta(path):
+    try:
+        with open(os.path.join(path, META), encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return {}
+
+
+def list_releases(root):
+    base = os.path.join(root, "releases")
+    out = []
+    if not os.path.isdir(base):
+        return out
+    for name in os.listdir(base):
+        path = os.path.join(base, name)
+        if name.startswith(".") or not os.path.isdir(path) or os.path.islink(path):
+            continue
+        meta = _read_meta(path)
+        complete = os.path.exists(os.path.join(path, MARKER))
+        venv_link = os.path.join(path, ".venv")
+        venv = os.path.realpath(venv_link) if os.path.islink(venv_link) else ""
+        out.append({
+            "id": name,
+            "path": path,
+            "complete": complete,
+            "created": float(meta.get("created", 0)) or os.stat(path).st_mtime,
+            "commit": meta.get("commit", ""),
+            "version": meta.get("version", ""),
+            "venv": venv,
+        })
+    out.sort(key=lambda r: (r["created"], r["id"]))
+    return out
+
+
+def plan_prune(releases, keep, protected):
+    """Return the ids to delete: incomplete unprotected ones, then the oldest complete beyond keep."""
+    doomed = [r["id"] for r in releases if not r["complete"] and r["id"] not in protected]
+    complete = [r for r in releases if r["complete"]]
+    excess = len(complete) - keep
+    for rel in complete:  # oldest first
+        if excess <= 0:
+            break
+        if rel["id"] in protected:
+            continue
+        doomed.append(rel["id"])
+        excess -= 1
+    return doomed
+
+
+def unused_venvs(root, releases):
+    base = os.path.join(root, "venvs")
+    if not os.path.isdir(base):
+        return []
+    used = {os.path.realpath(r["venv"]) for r in releases if r["venv"]}
+    out = []
+    for name in sorted(os.listdir(base)):
+        path = os.path.realpath(os.path.join(base, name))
+        if os.path.isdir(path) and path not in used:
+            out.append(name)
+    return out
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "root": {"type": "path", "required": True},
+            "state": {"type": "str", "choices": ["info", "pruned"], "default": "info"},
+            "keep": {"type": "int", "default": 5},
+            "protect": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    root = module.params["root"]
+    keep = module.params["keep"]
+    if keep < 2:
+        module.fail_json(msg="keep must be at least 2 (the live and the previous release), got %d" % keep)
+    live = _link_target_id(root, "current")
+    previous = _link_target_id(root, "previous")
+    releases = list_releases(root)
+    removed = []
+    if module.params["state"] == "pruned":
+        protected = {live, previous, *module.params["protect"]} - {""}
+        doomed = plan_prune(releases, keep, protected)
+        remaining = [r for r in releases if r["id"] not in doomed]
+        venvs = unused_venvs(root, remaining)
+        if not module.check_mode:
+            for rid in doomed:
+                shutil.rmtree(os.path.join(root, "releases", rid))
+            for name in venvs:
+                shutil.rmtree(os.path.join(root, "venvs", name))
+        removed = doomed + ["venvs/" + v for v in venvs]
+        releases = remaining
+    module.exit_json(changed=bool(removed), releases=releases, live=live, previous=previous, removed=removed)
+
+
+if __name__ == "__main__":
+    main()

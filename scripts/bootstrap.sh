@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Prepare this machine for the demo and the tests: tool venv, Docker engine, test images.
+# Usage: scripts/bootstrap.sh [SUITE...]   (default: bookworm bullseye trixie)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+apt_install git curl ca-certificates
+ensure_venv
+ensure_docker
+mkdir -p "$PYDEPLOY_CACHE/apt" "$PYDEPLOY_CACHE/pip"
+chmod 0777 "$PYDEPLOY_CACHE/pip"
+suites=("$@")
+[ "${#suites[@]}" -gt 0 ] || suites=(bookworm bullseye trixie)
+for s in "${suites[@]}"; do ensure_image "$s"; done
