@@ -1,0 +1,14 @@
+# The two README commands, and a few more.
+.PHONY: demo test lint bench clean
+
+demo:  ## Deploy the example app to a local systemd container on http://127.0.0.1:8080/
+	bash scripts/demo.sh
+
+test:  ## Lint, unit tests and every Molecule scenario
+	bash scripts/test.sh
+
+lint:
+	bash scripts/bootstrap.sh bookworm && . .venv/bin/activate && yamllint --strict . && ansible-lint --offline
+
+clean:
+	docker rm -f pydeploy-demo >/dev/null 2>&1 || true

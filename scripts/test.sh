@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Run every test: lint, unit tests, then each Molecule scenario (the default one on Debian 12, 11 and 13).
+# Usage: scripts/test.sh [SCENARIO[:SUITE]...]   e.g. scripts/test.sh default:trixie zero_downtime
+# PYDEPLOY_JOBS=N runs N scenarios at once (default 2). Logs: .cache/test-logs/.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$PYDEPLOY_ROOT"
+
+start=$(date +%s)
+bash scripts/bootstrap.sh
+activate_venv
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
+
+log "lint: yamllint"
+yamllint --strict .
+log "lint: ansible-lint (profile production)"
+ansible-lint --offline
+log "unit tests: pytest tests/"
+python -m pytest -q tests/
+
+if [ "$#" -gt 0 ]; then
+  runs=("$@")
+else
+  # Slow, independent scenarios first so two run side by side; the matrix follows.
+  runs=()
+  for f in molecule/*/molecule.yml; do
+    s="$(basename "$(dirname "$f")")"
+    [ "$s" = default ] || runs+=("$s")
+  done
+  runs+=(default:bookworm default:bullseye default:trixie)
+fi
+
+logs="$PYDEPLOY_ROOT/.cache/test-logs"
+mkdir -p "$logs"
+jobs="${PYDEPLOY_JOBS:-2}"
+pids=() names=()
+failed=()
+
+run_one() {
+  local scenario="${1%%:*}" suite="${1#*:}"
+  [ "$suite" = "$1" ] && suite=bookworm
+  local t0; t0=$(date +%s)
+  if MOLECULE_DISTRO="$suite" molecule test -s "$scenario" >"$logs/$scenario-$suite.log" 2>&1; then
+    echo "PASS $scenario on $suite in $(( $(date +%s) - t0 )) s"
+  else
+    echo "FAIL $scenario on $suite in $(( $(date +%s) - t0 )) s (log: $logs/$scenario-$suite.log)"
+    tail -60 "$logs/$scenario-$suite.log"
+    return 1
+  fi
+}
+
+for r in "${runs[@]}"; do
+  s="${r#*:}"; [ "$s" = "$r" ] && s=bookworm
+  ensure_image "$s"
+done
+
+for r in "${runs[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 2; done
+  log "molecule: $r"
+  run_one "$r" &
+  pids+=("$!") names+=("$r")
+  sleep 5
+done
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || failed+=("${names[$i]}")
+done
+
+passed=$(( ${#runs[@]} - ${#failed[@]} ))
+log "test command finished in $(( $(date +%s) - start )) s"
+echo "molecule: ${passed} passed, ${#failed[@]} failed"
+[ "${#failed[@]}" -eq 0 ]
