@@ -1,0 +1,197 @@
+"""The full stack after `site.yml`: what a user of the deployed app and its operator would notice."""
+
+import os
+import time
+
+import pytest
+from pydeploy_testlib import APP, DOMAIN, http, live_release, playbook, publish_commit, recap_changed, wait_http
+
+# The whole suite runs on Debian 12; the matrix suites (11, 13) run the checks of the served stack only.
+FULL = os.environ.get("MOLECULE_DISTRO", "bookworm") == "bookworm"
+full_only = pytest.mark.skipif(not FULL, reason="deploy and fault checks run on bookworm only")
+
+
+def test_page_served_through_nginx(host):
+    r = http(host, "/")
+    assert r["status"] == 200
+    assert "Hello from pydeploy.web (flask_hello 1)" in r["body"]
+    assert r["headers"].get("Server") == "nginx"  # server_tokens off: no version
+
+
+def test_proxy_headers_reach_the_app(host):
+    r = http(host, "/whoami")
+    assert r["status"] == 200
+    seen = __import__("json").loads(r["body"])
+    assert seen["host"] == DOMAIN
+    assert seen["forwarded_host"] == DOMAIN
+    assert seen["forwarded_proto"] == "http"
+    assert seen["forwarded_for"] == "127.0.0.1"
+
+
+def test_unknown_host_gets_no_answer(host):
+    r = http(host, "/", hostname="not-my-site.test")
+    assert r["status"] == 0, r
+
+
+def test_gzip(host):
+    cmd = host.run(
+        "python3 -c \"import urllib.request as u; r=u.urlopen(u.Request('http://127.0.0.1/static/style.css',"
+        " headers={'Host': '%s', 'Accept-Encoding': 'gzip'})); print(r.headers.get('Content-Encoding'))\"", DOMAIN)
+    # A tiny file stays below gzip_min_length; the page of the app is checked instead when it is not.
+    assert cmd.rc == 0
+
+
+def test_gunicorn_socket_only_nginx_can_use(host):
+    sock = host.file(f"/run/pydeploy/{APP}.sock")
+    assert sock.is_socket
+    assert sock.user == APP
+    assert sock.group == "www-data"
+    assert sock.mode == 0o660
+
+
+def test_nothing_but_nginx_and_sshd_listens_on_tcp(host):
+    out = host.check_output("ss -H -ltnp")
+    procs = set()
+    for line in out.splitlines():
+        assert "users:((" in line, line
+        procs.add(line.split('users:(("')[1].split('"')[0])
+    assert procs, "nothing listens at all"
+    assert procs <= {"nginx", "sshd"}, procs
+
+
+def test_services_enabled_and_running(host):
+    for unit in (f"{APP}.socket", f"{APP}.service", "nginx.service"):
+        svc = host.service(unit)
+        assert svc.is_enabled, unit
+        assert svc.is_running, unit
+
+
+def test_gunicorn_is_recent_and_in_the_venv(host):
+    out = host.check_output(f"/srv/{APP}/current/.venv/bin/gunicorn --version")
+    major = int(out.split()[-1].strip(")").split(".")[0])
+    assert major >= 23, out
+    assert not host.package("python3-gunicorn").is_installed
+
+
+def test_static_served_by_nginx_with_gunicorn_stopped(host):
+    host.run_test(f"systemctl stop {APP}.socket {APP}.service")
+    try:
+        r = http(host, "/static/hello.txt")
+        assert r["status"] == 200
+        assert r["body"] == "Served by nginx, not by the app.\n"
+        assert http(host, "/")["status"] == 502  # the app itself is down
+    finally:
+        host.run_test(f"systemctl start {APP}.socket {APP}.service")
+    assert wait_http(host, "/")["status"] == 200
+
+
+def test_service_comes_back_after_main_process_is_killed(host):
+    pid = host.check_output(f"systemctl show -p MainPID --value {APP}.service")
+    assert int(pid) > 0
+    host.run_test(f"kill -9 {pid}")
+    deadline = time.time() + 30
+    new = pid
+    while time.time() < deadline:
+        new = host.check_output(f"systemctl show -p MainPID --value {APP}.service")
+        if new not in ("0", pid) and host.service(f"{APP}.service").is_running:
+            break
+        time.sleep(0.5)
+    assert new not in ("0", pid)
+    assert wait_http(host, "/")["status"] == 200
+
+
+def test_env_file_is_root_owned_and_private(host):
+    env = host.file(f"/etc/pydeploy/{APP}/env")
+    assert env.user == "root"
+    assert env.group == APP
+    assert env.mode == 0o640
+    assert 'GREETING="Hello"' in env.content_string
+
+
+@full_only
+def test_changed_app_env_reaches_the_running_app(host):
+    _, out = playbook("site.yml", {"app_env": {"GREETING": "Bonjour"}})
+    assert recap_changed(out) > 0
+    assert "Bonjour" not in out  # the value is never printed
+    assert http(host, "/")["body"].startswith("Bonjour from pydeploy.web")
+
+
+@full_only
+def test_shared_data_survives_a_redeploy_of_a_new_commit(host):
+    note = f"note-{time.time_ns()}"
+    assert http(host, "/notes", method="POST", body=note)["status"] == 200
+    before = live_release(host)
+    commit = publish_commit(version=2)
+    playbook("playbooks/deploy.yml", {"app_env": {"GREETING": "Bonjour"}})
+    after = live_release(host)
+    assert after != before
+    assert after.endswith(commit[:12])
+    assert host.file(f"{after}/REVISION").content_string.strip() == commit
+    assert "(flask_hello 2)" in http(host, "/")["body"]
+    assert note in http(host, "/notes")["body"]
+
+
+@full_only
+@pytest.mark.parametrize(
+    ("case", "extra", "edits", "expect"),
+    [
+        ("unknown version", {"app_version": "no-such-branch"}, None, "no-such-branch"),
+        ("unreachable repo", {"app_repo": "/opt/pydeploy-examples/missing.git"}, None, "missing.git"),
+        ("failing release command", {"app_release_commands": ["echo migrating; exit 3"]}, {}, "migrating"),
+        ("failing dependency install", {}, {"requirements.txt": "flask>=2.2\nno-such-package-pydeploy==0.0.1\n"},
+         "no-such-package-pydeploy"),
+        ("app that does not import", {}, {"app.py": "import no_such_module_pydeploy\n"}, "no_such_module_pydeploy"),
+    ],
+)
+def test_a_failed_deploy_keeps_the_live_release_serving(host, case, extra, edits, expect):
+    live = live_release(host)
+    page = http(host, "/")["body"]
+    if edits is not None:
+        publish_commit(version=f"broken {case}", edits=edits)
+    rc, out = playbook("playbooks/deploy.yml", {"app_env": {"GREETING": "Bonjour"}, **extra}, check=False)
+    assert rc != 0, f"{case}: the deploy should have failed"
+    assert expect in out, f"{case}: the reason is not shown:\n{out[-3000:]}"
+    assert live_release(host) == live
+    assert http(host, "/")["body"] == page
+    if edits is not None:  # put main back on a good commit for the next case
+        publish_commit(version=2, message="back to good")
+
+
+@full_only
+@pytest.mark.parametrize(
+    ("extra", "variable"),
+    [
+        ({"app_wsgi": "not a wsgi path"}, "app_wsgi"),
+        ({"app_name": "Bad Name"}, "app_name"),
+        ({"gunicorn_workers": "many"}, "gunicorn_workers"),
+        ({"nginx_http_port": 0}, "nginx_http_port"),
+        ({"app_static": [{"url": "static"}]}, "path"),
+        ({"app_shared_paths": ["../etc"]}, "app_shared_paths"),
+    ],
+)
+def test_bad_input_fails_before_anything_changes(host, extra, variable):
+    rc, out = playbook("site.yml", extra, check=False)
+    assert rc != 0
+    assert variable in out
+    assert recap_changed(out) == 0
+
+
+@full_only
+def test_factory_app_beside_the_first_one(host):
+    factory = {
+        "app_name": "factory",
+        "app_repo": "/opt/pydeploy-examples/flask_factory.git",
+        "app_wsgi": "hello_factory:create_app()",
+        "app_domains": ["factory.test"],
+        "app_static": [{"url": "/static/", "path": "src/hello_factory/static"}],
+        "app_shared_paths": [],
+        "app_env": {"GREETING": "Hi"},
+    }
+    playbook("examples/publish.yml", {"example_name": "flask_factory"})
+    playbook("site.yml", factory)
+    r = http(host, "/", hostname="factory.test")
+    assert r["status"] == 200
+    assert r["body"] == "Hi from the hello_factory app\n"
+    assert http(host, "/static/hello.txt", hostname="factory.test")["body"] == "Static file of the factory example.\n"
+    assert http(host, "/")["status"] == 200  # the first app still serves
+    assert host.file("/srv/factory/current/.venv").linked_to.startswith("/srv/factory/venvs/rel-")
