@@ -1,0 +1,107 @@
+"""Static contracts of the roles that Molecule does not see: specs match defaults, templates are marked."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
+
+
+def load(path):
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_layout(role):
+    base = ROOT / "roles" / role
+    for part in ("defaults/main.yml", "meta/argument_specs.yml", "meta/main.yml", "tasks/main.yml",
+                 "handlers/main.yml", "templates", "README.md"):
+        assert (base / part).exists(), f"roles/{role}/{part} is missing"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_default_is_in_the_spec_with_the_same_value(role):
+    base = ROOT / "roles" / role
+    defaults = load(base / "defaults/main.yml")
+    spec = load(base / "meta/argument_specs.yml")["argument_specs"]
+    options = spec["main"]["options"]
+    for name, value in defaults.items():
+        assert name in options, f"{role}: default {name} has no argument spec"
+        assert options[name].get("default") == value, f"{role}: {name} default differs between defaults and spec"
+    for name, opt in options.items():
+        if name.startswith(role + "_"):
+            assert name in defaults or opt.get("required"), f"{role}: {name} is in the spec but has no default"
+        assert opt.get("description"), f"{role}: {name} has no description"
+        assert opt.get("type"), f"{role}: {name} has no type"
+        if opt.get("type") == "list":
+            assert opt.get("elements"), f"{role}: list {name} has no elements type"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_preflight_entry_point_checks_the_same_options(role):
+    spec = load(ROOT / "roles" / role / "meta/argument_specs.yml")["argument_specs"]
+    assert spec["preflight"]["options"] == spec["main"]["options"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_variables_carry_the_role_prefix(role):
+    base = ROOT / "roles" / role
+    for name in load(base / "defaults/main.yml"):
+        assert name.startswith(role + "_"), f"{role}: default {name} lacks the prefix"
+    for name in load(base / "vars/main.yml") if (base / "vars/main.yml").exists() else {}:
+        assert name.startswith(f"__{role}_"), f"{role}: var {name} lacks the internal prefix"
+
+
+def test_shared_app_inputs_have_one_default():
+    """gunicorn and nginx read app_* with a fallback; it must equal the app role's default."""
+    app_defaults = load(ROOT / "roles/app/defaults/main.yml")
+    pattern = re.compile(r"^__(\w+?)_(app_\w+): \"\{\{ (app_\w+) \| default\((.*)\) \}\}\"$")
+    seen = 0
+    for role in ROLES:
+        vars_file = ROOT / "roles" / role / "vars/main.yml"
+        if not vars_file.exists():
+            continue
+        for line in vars_file.read_text().splitlines():
+            m = pattern.match(line)
+            if not m:
+                continue
+            seen += 1
+            name, fallback = m.group(3), m.group(4)
+            want = app_defaults[name]
+            got = yaml.safe_load(fallback.replace("'/srv/' ~ app_name", "'/srv/{{ app_name }}'").replace("(app_name)", "'{{ app_name }}'"))
+            if fallback == "app_name":
+                got = "{{ app_name }}"
+            assert got == want, f"{role}: {name} falls back to {fallback}, the app role says {want!r}"
+    assert seen >= 5
+
+
+def test_templates_start_with_ansible_managed():
+    templates = list((ROOT / "roles").glob("*/templates/**/*.j2"))
+    assert templates
+    for t in templates:
+        assert t.read_text().startswith("{{ ansible_managed | comment }}"), t
+
+
+def test_every_command_task_declares_changes():
+    """ansible-lint checks this too; keep the rule even if its profile changes."""
+    for tasks in (ROOT / "roles").glob("*/tasks/*.yml"):
+        for task in load_tasks(tasks):
+            for key in ("ansible.builtin.command", "ansible.builtin.shell"):
+                if key in task:
+                    assert "changed_when" in task or "creates" in str(task[key]), f"{tasks}: {task.get('name')}"
+
+
+def load_tasks(path):
+    out = []
+
+    def walk(items):
+        for t in items or []:
+            out.append(t)
+            for k in ("block", "rescue", "always"):
+                walk(t.get(k))
+
+    walk(yaml.safe_load(path.read_text()))
+    return out
