@@ -9,7 +9,7 @@ apt_install git curl ca-certificates
 ensure_venv
 ensure_docker
 mkdir -p "$PYDEPLOY_CACHE/apt" "$PYDEPLOY_CACHE/pip"
-for d in molecule/*/; do for s in bookworm bullseye trixie; do mkdir -p "$PYDEPLOY_CACHE/apt/$(basename "$d")-$s/partial"; done; done
+for d in molecule/*/; do [ -f "$d/molecule.yml" ] || continue; for s in bookworm bullseye trixie; do mkdir -p "$PYDEPLOY_CACHE/apt/$(basename "$d")-$s/partial"; done; done
 chmod 0777 "$PYDEPLOY_CACHE/pip"
 suites=("$@")
 [ "${#suites[@]}" -gt 0 ] || suites=(bookworm bullseye trixie)

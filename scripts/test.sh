@@ -40,7 +40,9 @@ run_one() {
   local scenario="${1%%:*}" suite="${1#*:}"
   [ "$suite" = "$1" ] && suite=bookworm
   local t0; t0=$(date +%s)
-  if MOLECULE_DISTRO="$suite" molecule test -s "$scenario" >"$logs/$scenario-$suite.log" 2>&1; then
+  # Each run gets its own Molecule state, so one scenario can run on two suites at once.
+  if MOLECULE_DISTRO="$suite" MOLECULE_EPHEMERAL_DIRECTORY="$PYDEPLOY_ROOT/.cache/molecule/$scenario-$suite" \
+      molecule test -s "$scenario" >"$logs/$scenario-$suite.log" 2>&1; then
     echo "PASS $scenario on $suite in $(( $(date +%s) - t0 )) s"
   else
     echo "FAIL $scenario on $suite in $(( $(date +%s) - t0 )) s (log: $logs/$scenario-$suite.log)"
