@@ -30,8 +30,8 @@ def test_installed_tarball_runs_as_pydeploy_web(tmp_path):
                    check=True, capture_output=True)
     (tarball,) = tmp_path.glob("pydeploy-web-*.tar.gz")
     colls = tmp_path / "collections"
-    subprocess.run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(colls), str(tarball)],
-                   check=True, capture_output=True)
+    subprocess.run(["ansible-galaxy", "collection", "install", "--no-deps", "--force", "-p", str(colls), str(tarball)],
+                   check=True, capture_output=True, cwd=tmp_path)
     inventory = tmp_path / "hosts.yml"
     inventory.write_text("web:\n  hosts:\n    h1:\n      ansible_connection: local\n")
     env = {"ANSIBLE_COLLECTIONS_PATH": str(colls), "PATH": os.environ["PATH"], "HOME": str(tmp_path)}
