@@ -7,7 +7,7 @@ demo:  ## Deploy the example app to a local systemd container on http://127.0.0.
 test:  ## Lint, unit tests and every Molecule scenario
 	bash scripts/test.sh
 
-bench:  ## Deploy the example app to a container and measure it (docs/performance.md), about 6 minutes
+bench:  ## Deploy the example app to a container and measure it (docs/performance.md), 10-12 minutes
 	bash scripts/bench.sh
 
 lint:
