@@ -7,8 +7,11 @@ demo:  ## Deploy the example app to a local systemd container on http://127.0.0.
 test:  ## Lint, unit tests and every Molecule scenario
 	bash scripts/test.sh
 
+bench:  ## Deploy the example app to a container and measure it (docs/performance.md), 10-12 minutes
+	bash scripts/bench.sh
+
 lint:
 	bash scripts/bootstrap.sh bookworm && . .venv/bin/activate && yamllint --strict . && ansible-lint --offline
 
 clean:
-	docker rm -f pydeploy-demo >/dev/null 2>&1 || true
+	docker rm -f pydeploy-demo pydeploy-bench pydeploy-bench-floor >/dev/null 2>&1 || true

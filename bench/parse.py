@@ -1,0 +1,142 @@
+"""Pure helpers for the benchmark: parse wrk and ansible-playbook output, compute the target ratios.
+
+Kept free of I/O so tests/test_bench_parse.py can check them without a container.
+"""
+
+from __future__ import annotations
+
+import re
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_SIZE = {"": 1, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9}
+
+
+def _latency_ms(text: str) -> float:
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text.strip())
+    if not m:
+        raise ValueError(f"not a wrk latency: {text!r}")
+    return float(m.group(1)) * _UNITS_MS[m.group(2)]
+
+
+def parse_wrk(text: str) -> dict:
+    """Parse the output of `wrk --latency`. Returns requests/s, p50/p99 in ms, counts and errors.
+
+    Raises ValueError when the output has no Requests/sec line (wrk failed).
+    """
+    rps = re.search(r"^Requests/sec:\s+([0-9.]+)", text, re.M)
+    if not rps:
+        raise ValueError("no 'Requests/sec' line in wrk output:\n" + text[-500:])
+    dist = {}
+    block = re.search(r"Latency Distribution\n((?:\s+[0-9.]+%\s+\S+\n?)+)", text)
+    if block:
+        for pct, val in re.findall(r"([0-9.]+)%\s+(\S+)", block.group(1)):
+            dist[float(pct)] = _latency_ms(val)
+    total = re.search(r"^\s*([0-9]+) requests in ([0-9.]+)(us|ms|s|m|h)", text, re.M)
+    errors = 0
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if sock:
+        errors = sum(int(x) for x in sock.groups())
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    return {
+        "rps": float(rps.group(1)),
+        "p50_ms": dist.get(50.0),
+        "p99_ms": dist.get(99.0),
+        "requests": int(total.group(1)) if total else None,
+        "duration_s": _latency_ms(total.group(2) + total.group(3)) / 1000.0 if total else None,
+        "socket_errors": errors,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def parse_recap(text: str) -> dict:
+    """Sum the PLAY RECAP counters of an ansible-playbook run over all hosts."""
+    keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+    sums = dict.fromkeys(keys, 0)
+    recap = text.rfind("PLAY RECAP")
+    if recap < 0:
+        raise ValueError("no PLAY RECAP in ansible-playbook output")
+    for line in text[recap:].splitlines()[1:]:
+        found = dict(re.findall(r"(\w+)=(\d+)", line))
+        if not found:
+            continue
+        for k in keys:
+            sums[k] += int(found.get(k, 0))
+    return sums
+
+
+def check(name: str, value: float | None, op: str, target: float, detail: str) -> dict:
+    """One target: value op target, e.g. check('proxied/direct', 0.93, '>=', 0.9, '...')."""
+    if value is None:
+        ok = False
+    elif op == ">=":
+        ok = value >= target
+    elif op == "<=":
+        ok = value <= target
+    else:
+        raise ValueError(f"unknown operator {op!r}")
+    return {"name": name, "value": value, "op": op, "target": target, "pass": ok, "detail": detail}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def ratios(load: dict, runs: dict) -> list[dict]:
+    """The five targets of the benchmark, from the load cases and the timed Ansible runs of one run."""
+    rps = {k: v.get("rps") for k, v in load.items()}
+    noop = runs.get("noop", {})
+    executed = (noop.get("ok") or 0) + (noop.get("changed") or 0)
+    per_task = noop["seconds"] / executed if executed and "seconds" in noop else None
+    return [
+        check("proxied / direct gunicorn", _ratio(rps.get("proxied"), rps.get("direct")), ">=", 0.90,
+              "requests/s through nginx over requests/s of gunicorn on TCP"),
+        check("static / proxied Flask", _ratio(rps.get("static"), rps.get("proxied")), ">=", 10.0,
+              "requests/s of a static file over the proxied Flask page"),
+        check("default stack / seed baseline", _ratio(rps.get("proxied"), rps.get("seed")), ">=", 2.0,
+              "proxied Flask with the collection's defaults over `gunicorn app:app` behind a plain proxy_pass"),
+        check("fresh converge / bare installs", _ratio(runs.get("converge", {}).get("seconds"),
+                                                       runs.get("floor", {}).get("seconds")), "<=", 1.3,
+              "site.yml on a new container over the same apt and pip installs by hand"),
+        check("no-change re-run, s per task", per_task, "<=", 0.25,
+              "wall time of the second site.yml run over the tasks it ran (ok + changed)"),
+    ]
+
+
+def format_table(load: dict, runs: dict, checks: list[dict]) -> str:
+    """A plain-text (Markdown) table of one run."""
+    labels = {
+        "direct": "(a) gunicorn direct, TCP",
+        "proxied": "(b) nginx -> gunicorn (collection)",
+        "static": "(c) static file via nginx",
+        "seed": "(d) seed: gunicorn app:app + proxy_pass",
+    }
+    out = ["| Load case | requests/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|"]
+    for key, label in labels.items():
+        r = load.get(key)
+        if not r:
+            continue
+        out.append(f"| {label} | {r['rps']:.0f} | {_fmt(r['p50_ms'])} | {_fmt(r['p99_ms'])} | "
+                   f"{r['socket_errors'] + r['non_2xx']} |")
+    out += ["", "| Ansible run | seconds | tasks ok | changed |", "|---|---:|---:|---:|"]
+    names = {
+        "floor": "bare apt + pip installs (floor)",
+        "converge": "fresh converge (site.yml)",
+        "noop": "no-change re-run (site.yml)",
+        "redeploy": "code-only redeploy (deploy.yml)",
+    }
+    for key, label in names.items():
+        r = runs.get(key)
+        if not r:
+            continue
+        out.append(f"| {label} | {r['seconds']:.1f} | {r.get('ok', '-')} | {r.get('changed', '-')} |")
+    out += ["", "| Target | measured | goal | result |", "|---|---:|---:|---|"]
+    for c in checks:
+        out.append(f"| {c['name']} | {_fmt(c['value'], 2)} | {c['op']} {c['target']:g} | "
+                   f"{'met' if c['pass'] else 'MISSED'} |")
+    return "\n".join(out)
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
