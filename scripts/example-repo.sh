@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Commit an example app into a bare git repository on this machine, for the demo and the tests.
 # Usage: scripts/example-repo.sh NAME [SRC_DIR] [MESSAGE]
-#   NAME     repository name (.cache/examples/NAME.git)
+#   NAME     repository name (.cache/examples/NAME.git, or $PYDEPLOY_EXAMPLES_DIR/NAME.git)
 #   SRC_DIR  folder whose content becomes the new tip of main (default: examples/NAME)
 # Prints the commit id. A second call with unchanged content adds no commit.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 name="$1"; src="${2:-$PYDEPLOY_ROOT/examples/$name}"; msg="${3:-Update $name}"
-bare="$PYDEPLOY_ROOT/.cache/examples/$name.git"
+bare="${PYDEPLOY_EXAMPLES_DIR:-$PYDEPLOY_ROOT/.cache/examples}/$name.git"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 [ -d "$bare" ] || git init --quiet --bare --initial-branch=main "$bare"

@@ -41,7 +41,9 @@ run_one() {
   [ "$suite" = "$1" ] && suite=bookworm
   local t0; t0=$(date +%s)
   # Each run gets its own Molecule state, so one scenario can run on two suites at once.
-  if MOLECULE_DISTRO="$suite" MOLECULE_EPHEMERAL_DIRECTORY="$PYDEPLOY_ROOT/.cache/molecule/$scenario-$suite" \
+  # and its own example repositories (tests commit to them).
+  local state="$PYDEPLOY_ROOT/.cache/molecule/$scenario-$suite"
+  if MOLECULE_DISTRO="$suite" MOLECULE_EPHEMERAL_DIRECTORY="$state" PYDEPLOY_EXAMPLES_DIR="$state/examples" \
       molecule test -s "$scenario" >"$logs/$scenario-$suite.log" 2>&1; then
     echo "PASS $scenario on $suite in $(( $(date +%s) - t0 )) s"
   else
