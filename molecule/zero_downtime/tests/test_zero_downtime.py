@@ -272,21 +272,22 @@ def test_a_code_deploy_under_load(commits):
     assert "release=%s" % STATE["r2"] in last and "from=%s" % STATE["r1"] in last and "result=deployed" in last, last
 
 
-def test_b_gunicorn_setting_under_load():
+def test_b_gunicorn_setting_under_load(commits):
     before = master_pid()
     with Load("b-gunicorn-setting") as load:
-        run = play("site.yml", {"gunicorn_timeout": 31})
+        run = play("site.yml", {"app_version": commits[2], "gunicorn_timeout": 31})
     assert run.rc == 0, run
     check_load("b gunicorn setting (site.yml)", load, run)
     assert "timeout = 31" in sh("cat /etc/pydeploy/%s/gunicorn.conf.py" % APP)
     assert master_pid() != before, "gunicorn was not restarted to apply the setting"
     assert "(flask_hello 2)" in http("/")
+    assert "result=restarted" in deploy_log()[-1] and "release=%s" % STATE["r2"] in deploy_log()[-1]
 
 
-def test_c_nginx_setting_under_load():
+def test_c_nginx_setting_under_load(commits):
     before = master_pid()
     with Load("c-nginx-setting") as load:
-        run = play("site.yml", {"gunicorn_timeout": 31, "nginx_keepalive_timeout": 11})
+        run = play("site.yml", {"app_version": commits[2], "gunicorn_timeout": 31, "nginx_keepalive_timeout": 11})
     assert run.rc == 0, run
     check_load("c nginx setting (site.yml)", load, run)
     assert "keepalive_timeout 11;" in sh("cat /etc/nginx/nginx.conf")
@@ -412,6 +413,8 @@ def test_z_no_change_rerun_is_quiet():
     stats = run.stats()
     assert stats.get("changed") == 0, [name for name, res in run.tasks() if res.get("changed")]
     assert len(deploy_log()) == lines, "a no-change run wrote to the deploy log"
+    for line in deploy_log():
+        record("DEPLOYS.LOG " + line)
     ran = stats.get("ok", 0) + stats.get("changed", 0)
     record("TIME no-change site.yml: %.1f s, %d tasks ok, %d skipped, %.3f s per task run (docker connection, pipelining)" % (
         run.seconds, ran, stats.get("skipped", 0), run.seconds / max(ran, 1)))
