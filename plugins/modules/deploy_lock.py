@@ -1,0 +1,178 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: pydeploy.web maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: deploy_lock
+short_description: Take or release the per-host deploy lock of a pydeploy.web app
+description:
+  - Holds one deploy at a time per app and host. The lock is a small JSON file naming its holder
+    (controller user, controller host, C(ansible-playbook) PID and its start time, since when, playbook).
+  - The action plugin of the same name runs on the controller. When the lock is held by someone else it decides
+    whether the holder is dead and the lock may be broken, and otherwise fails at once naming the holder.
+  - A lock is stale when its holder ran on this same controller host and that C(ansible-playbook) process is gone
+    (PID missing or reused), when it is older than O(ttl) seconds and was taken from another controller, or when
+    O(force=true).
+  - Never reports a change. The lock only exists while a deploy runs, so an idempotent re-run stays idempotent.
+version_added: 0.1.0
+author: pydeploy.web maintainers
+options:
+  path:
+    description: Lock file on the target. Its directory must exist.
+    type: path
+    required: true
+  state:
+    description: C(acquired) takes the lock (or fails naming the holder); C(released) removes it if this run holds it.
+    type: str
+    choices: [acquired, released]
+    default: acquired
+  ttl:
+    description: Seconds after which a lock taken from another controller host counts as stale. 0 never.
+    type: int
+    default: 3600
+  force:
+    description: Break any lock held by someone else.
+    type: bool
+    default: false
+  owner:
+    description: Who takes the lock. Set by the action plugin on the controller; do not set it.
+    type: dict
+    required: true
+  steal:
+    description: Token of a stale lock the action plugin decided to break. Set by the action plugin; do not set it.
+    type: str
+    default: ""
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  action:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Take the deploy lock
+  pydeploy.web.deploy_lock:
+    path: /run/lock/pydeploy-myapp.lock
+    ttl: 3600
+
+- name: Release the deploy lock
+  pydeploy.web.deploy_lock:
+    path: /run/lock/pydeploy-myapp.lock
+    state: released
+"""
+
+RETURN = r"""
+acquired:
+  description: Whether this run holds the lock now.
+  returned: state=acquired
+  type: bool
+holder:
+  description: The lock's content (user, host, pid, pid_start, since, playbook, token) after the call.
+  returned: always
+  type: dict
+broken:
+  description: The holder of a stale lock that was broken to take it, else an empty dict.
+  returned: state=acquired
+  type: dict
+released:
+  description: Whether this run removed its lock.
+  returned: state=released
+  type: bool
+"""
+
+import fcntl
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+@contextmanager
+def guard(path):
+    """Serialize check-and-write on the lock file between concurrent deploys (flock on a side file)."""
+    fd = os.open(path + ".guard", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_holder(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"token": "<unreadable>", "user": "?", "host": "?", "pid": 0, "since": 0}
+    return data if isinstance(data, dict) else {"token": "<unreadable>"}
+
+
+def write_holder(path, owner):
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".pydeploy-lock.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(owner, fh, sort_keys=True)
+        fh.write("\n")
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, path)
+
+
+def acquire(path, owner, steal, check_mode):
+    """Take the lock if free, already ours, or held by the token we were told to steal."""
+    holder = read_holder(path)
+    if holder is None or holder.get("token") == owner["token"] or (steal and holder.get("token") == steal):
+        if not check_mode:
+            write_holder(path, owner)
+        broken = holder if holder and holder.get("token") != owner["token"] else {}
+        return {"acquired": True, "holder": owner, "broken": broken}
+    return {"acquired": False, "holder": holder, "broken": {}}
+
+
+def release(path, token, check_mode):
+    holder = read_holder(path)
+    if holder is not None and holder.get("token") == token:
+        if not check_mode:
+            os.unlink(path)
+        return {"released": True, "holder": {}}
+    return {"released": False, "holder": holder or {}}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "state": {"type": "str", "choices": ["acquired", "released"], "default": "acquired"},
+            # Filled in by the action plugin on the controller.
+            "owner": {"type": "dict", "required": True},
+            "steal": {"type": "str", "default": ""},
+            # Evaluated by the action plugin on the controller, accepted here so the module validates alone.
+            "ttl": {"type": "int", "default": 3600},
+            "force": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    owner = module.params["owner"]
+    if not owner.get("token"):
+        module.fail_json(msg="owner.token is required (use the pydeploy.web.deploy_lock action, not the module alone)")
+    if not os.path.isdir(os.path.dirname(path)):
+        module.fail_json(msg="The lock's directory %s does not exist" % os.path.dirname(path))
+    with guard(path):
+        if module.params["state"] == "acquired":
+            result = acquire(path, owner, module.params["steal"], module.check_mode)
+        else:
+            result = release(path, owner["token"], module.check_mode)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: pydeploy.web maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: deploy_log
+short_description: Append one line to a pydeploy.web deploy log
+description:
+  - Appends a line (UTC time first, then C(key=value) fields in the given order) to an append-only log file.
+  - Opens the file with C(O_APPEND) and never rewrites it, unlike M(ansible.builtin.lineinfile), so earlier lines
+    are never lost or de-duplicated.
+  - Values with spaces or quotes are written JSON-quoted; only the first line of a value is kept.
+version_added: 0.1.0
+author: pydeploy.web maintainers
+options:
+  path:
+    description: The log file. Created when missing.
+    type: path
+    required: true
+  fields:
+    description: "Ordered list of single-key dicts, for example C([{user: alice}, {result: deployed}])."
+    type: list
+    elements: dict
+    required: true
+extends_documentation_fragment: [ansible.builtin.files]
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Record the deploy
+  pydeploy.web.deploy_log:
+    path: /srv/myapp/deploys.log
+    fields:
+      - user: alice
+      - release: 0123456789ab
+      - result: deployed
+    owner: root
+    group: myapp
+    mode: "0644"
+"""
+
+RETURN = r"""
+line:
+  description: The line written, without the newline.
+  returned: always
+  type: str
+"""
+
+import json
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+MAX_VALUE = 300
+
+
+def format_value(value):
+    text = "" if value is None else str(value)
+    text = (text.strip().splitlines() or [""])[0].strip()[:MAX_VALUE]
+    if text == "" or any(c in text for c in ' "=\\'):
+        return json.dumps(text)
+    return text
+
+
+def format_line(fields, now=None):
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    parts = [stamp]
+    for item in fields:
+        for key, value in item.items():
+            parts.append("%s=%s" % (key, format_value(value)))
+    return " ".join(parts)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "fields": {"type": "list", "elements": "dict", "required": True},
+        },
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    line = format_line(module.params["fields"])
+    if not module.check_mode:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
+        file_args = module.load_file_common_arguments(module.params)
+        module.set_fs_attributes_if_different(file_args, False)
+    module.exit_json(changed=True, line=line)
+
+
+if __name__ == "__main__":
+    main()
