@@ -21,13 +21,12 @@ python -m pytest -q tests/
 if [ "$#" -gt 0 ]; then
   runs=("$@")
 else
-  # Slow, independent scenarios first so two run side by side; the matrix follows.
-  runs=()
+  # Longest first, so the two runs at a time finish close together; any new scenario joins on bookworm.
+  runs=(zero_downtime default:bookworm tls letsencrypt default:trixie default:bullseye)
   for f in molecule/*/molecule.yml; do
     s="$(basename "$(dirname "$f")")"
-    [ "$s" = default ] || runs+=("$s")
+    case " ${runs[*]} " in *" $s "*|*" $s:"*) ;; *) runs+=("$s") ;; esac
   done
-  runs+=(default:bookworm default:bullseye default:trixie)
 fi
 
 logs="$PYDEPLOY_ROOT/.cache/test-logs"
