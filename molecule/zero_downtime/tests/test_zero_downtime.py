@@ -291,7 +291,7 @@ def test_c_nginx_setting_under_load(commits):
     assert run.rc == 0, run
     check_load("c nginx setting (site.yml)", load, run)
     assert "keepalive_timeout 11;" in sh("cat /etc/nginx/nginx.conf")
-    assert any(res.get("changed") for res in run.task("configure | Reload nginx to apply the tested configuration"))
+    assert any(res.get("changed") for res in run.task("configure | Reload nginx to apply the tested configuration and certificates"))
     assert master_pid() == before, "an nginx-only change restarted gunicorn"
     assert "(flask_hello 2)" in http("/")
 
