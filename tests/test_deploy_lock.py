@@ -4,9 +4,12 @@ import importlib.util
 import json
 import os
 import pathlib
+import stat
 import subprocess
 import sys
 import time
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -80,8 +83,9 @@ def stale(holder, me, ttl=3600, force=False):
 
 
 def test_staleness_rules():
-    me = {"host": "ctl", "token": "me"}
-    alive = {"host": "ctl", "pid": os.getpid(), "pid_start": action.process_start(os.getpid()), "since": time.time(), "token": "x"}
+    me = {"host": "ctl", "controller": "c1", "token": "me"}
+    alive = {"host": "ctl", "controller": "c1", "pid": os.getpid(), "pid_start": action.process_start(os.getpid()),
+             "since": time.time(), "token": "x"}
     assert stale(alive, me) == ""
     assert "gone" in stale(dict(alive, pid=2 ** 22 + 7), me)
     assert "app_deploy_unlock" in stale(alive, me, force=True)
@@ -105,3 +109,95 @@ def test_deploy_log_line_format():
     line = logmod.format_line([{"user": "alice"}, {"release": "0123456789ab"}, {"result": "failed"},
                                {"reason": "Release x failed its gate\nTraceback ..."}], now=0)
     assert line == '1970-01-01T00:00:00Z user=alice release=0123456789ab result=failed reason="Release x failed its gate"'
+
+
+def test_lock_directory_is_created_private(tmp_path):
+    path = str(tmp_path / "locks" / "app.lock")
+    assert lockmod.run(path, "acquired", owner("a"), "", False)["acquired"]
+    st = os.lstat(tmp_path / "locks")
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.geteuid()
+    assert lockmod.run(path, "released", owner("a"), "", False)["released"]
+
+
+def test_check_mode_creates_no_directory(tmp_path):
+    path = str(tmp_path / "locks" / "app.lock")
+    assert lockmod.run(path, "acquired", owner("a"), "", True)["acquired"]
+    assert not (tmp_path / "locks").exists()
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o770, 0o702])
+def test_lock_directory_writable_by_others_is_refused(tmp_path, mode):
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    locks.chmod(mode)
+    with pytest.raises(lockmod.UnsafeLock, match="writable by group or others"):
+        lockmod.run(str(locks / "app.lock"), "acquired", owner("a"), "", False)
+    assert not any(locks.iterdir())  # refused before anything was written
+
+
+def test_lock_directory_owned_by_someone_else_is_refused(tmp_path, monkeypatch):
+    locks = tmp_path / "locks"
+    locks.mkdir(mode=0o700)
+    monkeypatch.setattr(lockmod.os, "geteuid", lambda: os.getuid() + 1)  # as if another user made it
+    with pytest.raises(lockmod.UnsafeLock, match="owned by uid"):
+        lockmod.run(str(locks / "app.lock"), "acquired", owner("a"), "", False)
+
+
+def test_symlinked_lock_directory_is_refused(tmp_path):
+    real = tmp_path / "elsewhere"
+    real.mkdir(mode=0o700)
+    (tmp_path / "locks").symlink_to(real)
+    with pytest.raises(lockmod.UnsafeLock, match="symlink"):
+        lockmod.run(str(tmp_path / "locks" / "app.lock"), "acquired", owner("a"), "", False)
+    assert not any(real.iterdir())
+
+
+@pytest.mark.parametrize("name", ["app.lock", "app.lock.guard"])
+def test_symlinked_lock_or_guard_file_is_refused(tmp_path, name):
+    locks = tmp_path / "locks"
+    locks.mkdir(mode=0o700)
+    target = tmp_path / "victim"
+    target.write_text("keep me\n")
+    (locks / name).symlink_to(target)
+    with pytest.raises(lockmod.UnsafeLock, match="symlink"):
+        lockmod.run(str(locks / "app.lock"), "acquired", owner("a"), "", False)
+    assert target.read_text() == "keep me\n"
+
+
+def test_lock_file_owned_by_someone_else_is_refused(tmp_path, monkeypatch):
+    locks = tmp_path / "locks"
+    locks.mkdir(mode=0o700)
+    lockmod.run(str(locks / "app.lock"), "acquired", owner("a"), "", False)
+    real_fstat = os.fstat
+
+    def fstat(fd):  # the lock file, as if another user had put it there
+        st = real_fstat(fd)
+        return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid + 1) + tuple(st)[5:])
+    monkeypatch.setattr(lockmod.os, "fstat", fstat)
+    with pytest.raises(lockmod.UnsafeLock, match="not a regular file owned by"):
+        lockmod.read_holder(str(locks / "app.lock"))
+
+
+def test_controller_id_tells_same_named_controllers_apart(tmp_path):
+    machine = tmp_path / "machine-id"
+    machine.write_text("0123456789abcdef0123456789abcdef\n")
+    assert action.machine_id([str(tmp_path / "missing"), str(machine)]) == "0123456789abcdef0123456789abcdef"
+    keep = tmp_path / "home" / ".ansible" / "pydeploy-controller-id"
+    first = action.user_id_file(str(keep))
+    assert len(first) == 32 and action.user_id_file(str(keep)) == first  # made once, then kept
+    assert stat.S_IMODE(keep.stat().st_mode) == 0o600
+    same = action.controller_id("m", first)
+    assert same == action.controller_id("m", first)
+    assert same != action.controller_id("m", "another laptop's id")  # cloned image, same machine id
+    assert same != action.controller_id("another machine", first)  # home shared over NFS
+
+
+def test_same_hostname_other_controller_is_not_judged_by_pid():
+    me = {"host": "ctl", "controller": "mine", "token": "me"}
+    dead = 2 ** 22 + 7
+    theirs = {"host": "ctl", "controller": "theirs", "pid": dead, "pid_start": "1", "since": time.time(), "token": "t"}
+    assert stale(theirs, me) == ""  # its PID means nothing here: only the TTL can expire it
+    assert "app_deploy_lock_ttl" in stale(dict(theirs, since=time.time() - 7200), me, ttl=3600)
+    legacy = {"host": "ctl", "pid": dead, "since": time.time(), "token": "old"}  # a lock without a controller id
+    assert stale(legacy, me) == ""
+    assert "gone" in stale(dict(theirs, controller="mine"), me)

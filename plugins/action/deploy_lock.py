@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import getpass
+import hashlib
 import multiprocessing
 import os
+import secrets
 import socket
 import time
 
@@ -20,6 +22,59 @@ OPTIONS_WITH_VALUE = frozenset((
     "--vault-id", "--vault-password-file", "-f", "--forks", "-c", "--connection", "-M", "--module-path",
     "--become-user", "--become-method", "--private-key", "--key-file", "--start-at-task", "-T", "--timeout",
 ))
+
+
+MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+CONTROLLER_ID_FILE = "~/.ansible/pydeploy-controller-id"
+
+
+def machine_id(files=MACHINE_ID_FILES):
+    """The controller's /etc/machine-id, or '' where there is none (macOS, some containers)."""
+    for name in files:
+        try:
+            with open(name, encoding="ascii") as fh:
+                value = fh.read().strip()
+        except (OSError, ValueError):
+            continue
+        if value:
+            return value
+    return ""
+
+
+def user_id_file(path=CONTROLLER_ID_FILE):
+    """A random id made once per controller user and kept in ~/.ansible (0600), or '' if it cannot be kept."""
+    path = os.path.expanduser(path)
+    try:
+        with open(path, encoding="ascii") as fh:
+            value = fh.read().strip()
+        if value:
+            return value
+    except (OSError, ValueError):
+        pass
+    value = secrets.token_hex(16)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return user_id_file(path) if os.path.getsize(path) else ""
+    except OSError:
+        return ""
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def controller_id(machine=None, user=None):
+    """Tells controllers apart beyond their host name: the machine id plus a random id per controller user.
+
+    Two laptops that share a host name (or a cloned image, hence a machine id) still differ in the random id; a home
+    directory shared over NFS still differs in the machine id. Only a hash is written into the lock.
+    """
+    machine = machine_id() if machine is None else machine
+    user = user_id_file() if user is None else user
+    if not machine and not user:
+        return ""
+    return hashlib.sha256(("%s:%s" % (machine, user)).encode()).hexdigest()[:32]
 
 
 def playbook_pid():
@@ -71,8 +126,8 @@ def playbook_names(pid):
 def describe(holder):
     since = float(holder.get("since") or 0)
     age = "%d s ago" % (time.time() - since) if since else "at an unknown time"
-    return "%s@%s (ansible-playbook pid %s%s) since %s (%s)" % (
-        holder.get("user", "?"), holder.get("host", "?"), holder.get("pid", "?"),
+    return "%s@%s (ansible-playbook pid %s, controller id %s%s) since %s (%s)" % (
+        holder.get("user", "?"), holder.get("host", "?"), holder.get("pid", "?"), (holder.get("controller") or "?")[:12],
         (", " + holder["playbook"]) if holder.get("playbook") else "",
         holder.get("since_utc", "?"), age)
 
@@ -85,17 +140,19 @@ class ActionModule(ActionBase):
         pid = playbook_pid()
         start = process_start(pid)
         host = socket.gethostname()
+        controller = controller_id()
         now = time.time()
         return {
             "user": getpass.getuser(),
             "host": host,
+            "controller": controller,
             "pid": pid,
             "pid_start": start,
             "since": now,
             "since_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
             "playbook": playbook_names(pid),
             # Stable for the whole ansible-playbook run, unique across runs.
-            "token": "%s:%d:%s" % (host, pid, start),
+            "token": "%s:%s:%d:%s" % (host, controller[:12], pid, start),
         }
 
     def _stale(self, holder, me, ttl, force):
@@ -104,7 +161,9 @@ class ActionModule(ActionBase):
             return "app_deploy_unlock=true was given"
         if holder.get("token") == "<unreadable>":
             return "the lock file is unreadable"
-        if holder.get("host") == me["host"]:
+        # The PID rule holds only on the very controller that took the lock: same host name AND same controller id
+        # (a lock without an id, or with an empty one, is never judged by PID).
+        if holder.get("host") == me["host"] and me.get("controller") and holder.get("controller") == me["controller"]:
             try:
                 pid = int(holder.get("pid"))
             except (TypeError, ValueError):

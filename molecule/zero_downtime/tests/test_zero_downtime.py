@@ -7,6 +7,8 @@ The steps run in file order and build on each other (one host, one app):
   e  a deploy of a commit whose import fails, under load: the play fails, current and the old version stay
   k  a deploy killed with SIGKILL mid-build (new requirements): a second deploy meanwhile fails at once on the lock,
      current stays on a complete release, the next deploy breaks the stale lock and goes live with its own venv
+  l  the lock is root's: a local user cannot create, replace or remove it, a lock directory that user owns is
+     refused; a lock from a controller with this host name but another controller id is not broken by the PID rule
   d  a rollback under load, back to the release and the venv of VERSION 2; an unknown id fails listing releases
   g  app_keep_releases=3 prunes while the live and previous releases survive
   z  a no-change re-run of site.yml changes nothing and writes no deploy log line (timed)
@@ -33,7 +35,8 @@ PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.j
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 APP = "hello"
 ROOT = "/srv/hello"
-LOCK = "/run/lock/pydeploy-hello.lock"
+LOCK_DIR = "/run/pydeploy-deploy"
+LOCK = LOCK_DIR + "/hello.lock"
 URL_HOST = "example.test"
 MIN_REQUESTS = 5000
 LOAD_WORKERS = 8
@@ -365,6 +368,56 @@ def test_k_lock_and_interrupted_deploy(commits):
     assert master_python().startswith(STATE["venv4"] + "/")
     assert "kept across releases" in http("/notes")
     assert sh("test -e %s && echo held || echo free" % LOCK).strip() == "free"
+
+
+def as_intruder(script):
+    """Run a shell script as an unprivileged local user on the host; return its exit code."""
+    proc = subprocess.run(["docker", "exec", CONTAINER, "runuser", "-u", "intruder", "--", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=60)
+    return proc.returncode
+
+
+def test_l_lock_is_roots_and_knows_its_controller(commits):
+    del commits
+    sh("id intruder >/dev/null 2>&1 || useradd --no-create-home --shell /bin/sh intruder")
+    assert sh("stat -c '%%U:%%G %%a %%F' %s" % LOCK_DIR).strip() == "root:root 700 directory"
+    assert sh("test -e %s && echo held || echo free" % LOCK).strip() == "free"
+
+    # Free lock: the user can neither create it nor plant a symlink in its place.
+    assert as_intruder("echo '{}' > %s" % LOCK) != 0
+    assert as_intruder("ln -s /tmp/x %s" % LOCK) != 0
+    assert sh("test -e %s && echo held || echo free" % LOCK).strip() == "free"
+
+    # A held lock from a controller with this very host name but another controller id (a second laptop called
+    # the same), whose PID does not run here: it is respected, not broken as "same controller, PID gone".
+    holder = {"user": "bob", "host": socket.gethostname(), "controller": "0" * 32, "pid": 2 ** 22 + 7,
+              "pid_start": "1", "since": time.time(), "since_utc": "now", "playbook": "deploy.yml",
+              "token": "%s:other:%d:1" % (socket.gethostname(), 2 ** 22 + 7)}
+    sh("printf '%%s\\n' '%s' > %s" % (json.dumps(holder), LOCK))
+    try:
+        # Held lock: the user can neither remove nor replace it.
+        assert as_intruder("rm -f %s" % LOCK) != 0
+        assert as_intruder("echo '{}' > %s/.swap && mv -f %s/.swap %s" % (LOCK_DIR, LOCK_DIR, LOCK)) != 0
+        assert json.loads(sh("cat %s" % LOCK))["user"] == "bob"
+
+        run = play("playbooks/deploy.yml", {"app_version": STATE["r4"]})
+        assert run.rc != 0, run
+        msg = run.messages()
+        assert "Another deploy holds the lock" in msg and "bob@%s" % socket.gethostname() in msg, msg
+        assert json.loads(sh("cat %s" % LOCK))["user"] == "bob", "the other controller's lock was broken"
+        record("LOCK same host name, other controller id: refused in %.1f s" % run.seconds)
+    finally:
+        sh("rm -f %s" % LOCK)
+
+    # A lock directory that another user could write is refused before any change, naming the problem.
+    sh("chown intruder %s" % LOCK_DIR)
+    try:
+        run = play("playbooks/deploy.yml", {"app_version": STATE["r4"]})
+    finally:
+        sh("chown root %s" % LOCK_DIR)
+    assert run.rc != 0, run
+    assert "Unsafe deploy lock" in run.messages() and "owned by uid" in run.messages(), run
+    assert live_id() == STATE["r4"]
 
 
 def test_d_rollback_under_load():
