@@ -108,3 +108,17 @@ def load_tasks(path):
 
     walk(yaml.safe_load(path.read_text()))
     return out
+
+
+def test_site_wires_the_firewall_web_ports_from_nginx_defaults():
+    """site.yml hands nginx's ports to the firewall; its fallbacks must be the nginx role's defaults."""
+    site = (ROOT / "playbooks/site.yml").read_text()
+    nginx = load(ROOT / "roles/nginx/defaults/main.yml")
+    fallbacks = dict(re.findall(r"(nginx_\w+) \| default\(([^)]*)\)", site))
+    assert set(fallbacks) == {"nginx_http_port", "nginx_https_port", "nginx_tls_mode"}, fallbacks
+    for name, fallback in fallbacks.items():
+        assert yaml.safe_load(fallback) == nginx[name], f"site.yml falls back to {fallback} for {name}, nginx says {nginx[name]!r}"
+    plays = yaml.safe_load(site)
+    wired = [t for play in plays for t in play.get("tasks", []) + [b for t in play.get("tasks", []) for b in t.get("block", [])]
+             if t.get("ansible.builtin.include_role", {}).get("name") == "pydeploy.web.firewall"]
+    assert len(wired) == 2 and all("firewall_web_ports" in t.get("vars", {}) for t in wired), wired
