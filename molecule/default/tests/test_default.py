@@ -165,6 +165,9 @@ def test_a_failed_deploy_keeps_the_live_release_serving(host, case, extra, edits
         ({"nginx_http_port": 0}, "nginx_http_port"),
         ({"app_static": [{"url": "static"}]}, "path"),
         ({"app_shared_paths": ["../etc"]}, "app_shared_paths"),
+        ({"nginx_trusted_proxies": ["10.0.0.0/33"]}, "nginx_trusted_proxies"),
+        ({"nginx_trusted_proxies": ["10.0.0.0/8", "not-a-cidr"]}, "nginx_trusted_proxies"),
+        ({"nginx_trusted_proxies": ["2001:db8::/129"]}, "nginx_trusted_proxies"),
     ],
 )
 def test_bad_input_fails_before_anything_changes(host, extra, variable):
