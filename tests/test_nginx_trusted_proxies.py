@@ -33,10 +33,12 @@ def valid(text):
 
 @pytest.mark.parametrize("cidr", GOOD)
 def test_valid_addresses_pass(cidr):
+    """Addresses and CIDRs nginx accepts pass preflight."""
     assert valid(cidr)
     ipaddress.ip_network(cidr, strict=False)  # and Python agrees
 
 
 @pytest.mark.parametrize("cidr", BAD)
 def test_invalid_addresses_fail(cidr):
+    """Anything else fails preflight."""
     assert not valid(cidr)

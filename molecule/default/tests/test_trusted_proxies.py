@@ -13,12 +13,14 @@ CLAIMS = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
 
 
 def whoami(host, source, headers=None):
+    """GET /whoami from the source address; what the app saw of the request."""
     r = http(host, "/whoami", headers=CLAIMS if headers is None else headers, source=source)
     assert r["status"] == 200, r
     return json.loads(r["body"])
 
 
 def test_trusted_balancer_passes_the_client_and_scheme(host):
+    """From the balancer, the client address and HTTPS it reports reach the app."""
     seen = whoami(host, TRUSTED)
     assert seen["forwarded_proto"] == "https"
     assert seen["scheme"] == "https"  # what the app builds its URLs and HTTPS redirects from
@@ -28,12 +30,13 @@ def test_trusted_balancer_passes_the_client_and_scheme(host):
 
 
 def test_trusted_balancer_port_is_passed_through(host):
+    """From the balancer, its X-Forwarded-Port reaches the app."""
     seen = whoami(host, TRUSTED, {**CLAIMS, "X-Forwarded-Port": "8443"})
     assert seen["forwarded_port"] == "8443"
 
 
 def test_client_behind_the_balancer_cannot_forge_its_address(host):
-    # The client sent "X-Forwarded-For: 198.51.100.9", the balancer appended the address it saw.
+    """The client sent "X-Forwarded-For: 198.51.100.9", the balancer appended the address it saw."""
     seen = whoami(host, TRUSTED, {"X-Forwarded-For": "198.51.100.9, 203.0.113.7"})
     assert seen["forwarded_for"] == "203.0.113.7"
     assert seen["forwarded_proto"] == "http"  # the balancer said nothing about the scheme: how it reached nginx
@@ -41,6 +44,7 @@ def test_client_behind_the_balancer_cannot_forge_its_address(host):
 
 @pytest.mark.parametrize("headers", [CLAIMS, {**CLAIMS, "X-Forwarded-Port": "8443"}])
 def test_untrusted_peer_claims_are_replaced(host, headers):
+    """From any other peer, the same claims are replaced by what nginx saw."""
     seen = whoami(host, UNTRUSTED, headers)
     assert seen["forwarded_proto"] == "http"
     assert seen["scheme"] == "http"
@@ -50,6 +54,7 @@ def test_untrusted_peer_claims_are_replaced(host, headers):
 
 
 def test_client_address_is_logged_not_the_balancer(host):
+    """The access log shows the client, not the balancer."""
     whoami(host, TRUSTED, {**CLAIMS, "X-Forwarded-For": "203.0.113.77"})
     log = host.check_output("tail -n 5 /var/log/nginx/access.log")
     assert any(line.startswith("203.0.113.77 ") and "/whoami" in line for line in log.splitlines()), log

@@ -37,7 +37,7 @@ except Exception as exc:  # connection closed without an answer, refused, timed 
 """
 
 
-def http(host, path="/", hostname=DOMAIN, method="GET", body="", port=80, scheme="http", headers=None, source=""):
+def http(host, path="/", hostname=DOMAIN, method="GET", body="", port=80, scheme="http", *, headers=None, source=""):
     """Make one HTTP request inside the container; status 0 means no answer.
 
     headers: extra request headers; source: the local address to send from (e.g. 127.0.0.2, any of 127.0.0.0/8).
