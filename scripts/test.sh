@@ -46,7 +46,7 @@ run_one() {
   # and its own example repositories (tests commit to them).
   local state="$PYDEPLOY_ROOT/.cache/molecule/$scenario-$suite"
   # PYDEPLOY_RUN_ID (optional) keeps containers and apt caches apart when several checkouts test at once.
-  mkdir -p "$PYDEPLOY_CACHE/apt/$scenario-$suite${PYDEPLOY_RUN_ID:-}/partial"
+  mkdir -p "$PYDEPLOY_CACHE/apt/$scenario-$suite${PYDEPLOY_RUN_ID:--ci}/partial"
   if MOLECULE_DISTRO="$suite" MOLECULE_EPHEMERAL_DIRECTORY="$state" PYDEPLOY_EXAMPLES_DIR="$state/examples" \
       molecule test -s "$scenario" >"$logs/$scenario-$suite.log" 2>&1; then
     echo "PASS $scenario on $suite in $(( $(date +%s) - t0 )) s"
