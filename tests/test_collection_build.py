@@ -75,3 +75,11 @@ def test_installed_tarball_runs_as_pydeploy_web(tmp_path):
         proc = subprocess.run(["ansible-playbook", "-i", str(inventory), "--syntax-check", playbook],
                               env=env, capture_output=True, text=True, cwd=tmp_path, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_roles_min_ansible_version_matches_requires_ansible():
+    runtime = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())
+    lower = re.fullmatch(r">=(\d+\.\d+)\.\d+", runtime["requires_ansible"]).group(1)
+    for meta in sorted((ROOT / "roles").glob("*/meta/main.yml")):
+        info = yaml.safe_load(meta.read_text())["galaxy_info"]
+        assert str(info["min_ansible_version"]) == lower, meta
