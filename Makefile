@@ -4,7 +4,7 @@
 demo:  ## Deploy the example app to a local systemd container on http://127.0.0.1:8080/
 	bash scripts/demo.sh
 
-test:  ## Lint, unit tests and every Molecule scenario
+test:  ## Lint, ansible-test sanity, unit tests, syntax on each ansible-core, every Molecule scenario
 	bash scripts/test.sh
 
 bench:  ## Deploy the example app to a container and measure it (docs/performance.md), 10-12 minutes
