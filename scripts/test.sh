@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Run every test: lint, unit tests, then each Molecule scenario (the default one on Debian 12, 11 and 13).
+# Run every test: lint, ansible-test sanity, unit tests, the playbooks' syntax on each supported ansible-core,
+# then each Molecule scenario (the default one on Debian 12, 11 and 13).
 # Usage: scripts/test.sh [SCENARIO[:SUITE]...]   e.g. scripts/test.sh default:trixie zero_downtime
 # PYDEPLOY_JOBS=N runs N scenarios at once (default 2). Logs: .cache/test-logs/.
-# PYDEPLOY_SKIP_STATIC=1 skips lint and unit tests (for re-running one scenario while developing).
+# PYDEPLOY_SKIP_STATIC=1 skips lint, sanity and unit tests (for re-running one scenario while developing).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$PYDEPLOY_ROOT"
@@ -17,8 +18,14 @@ if [ -z "${PYDEPLOY_SKIP_STATIC:-}" ]; then
   yamllint --strict .
   log "lint: ansible-lint (profile production)"
   ansible-lint --offline
+  log "changelog: antsibull-changelog lint"
+  antsibull-changelog lint
+  log "sanity: ansible-test sanity (scripts/sanity.sh)"
+  bash scripts/sanity.sh
   log "unit tests: pytest tests/"
   python -m pytest -q tests/
+  log "ansible-core range: playbook syntax checks (scripts/version-matrix.sh --syntax-only)"
+  bash scripts/version-matrix.sh --syntax-only
 fi
 
 if [ "$#" -gt 0 ]; then

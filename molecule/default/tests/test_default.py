@@ -110,7 +110,7 @@ def test_env_file_is_root_owned_and_private(host):
 
 @full_only
 def test_changed_app_env_reaches_the_running_app(host):
-    _, out = playbook("site.yml", {"app_env": {"GREETING": "Bonjour"}})
+    _rc, out = playbook("site.yml", {"app_env": {"GREETING": "Bonjour"}})
     assert recap_changed(out) > 0
     assert "Bonjour" not in out  # the value is never printed
     assert http(host, "/")["body"].startswith("Bonjour from pydeploy.web")
