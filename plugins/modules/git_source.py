@@ -21,7 +21,7 @@ description:
     O(export_user), so nothing of the repository's content is written by root.
   - In check mode nothing is written; the version is resolved with C(git ls-remote) or from the existing cache.
 version_added: 0.2.0
-author: pydeploy.web maintainers (@pydeploy)
+author: pydeploy.web maintainers (!UNKNOWN)
 options:
   repo:
     description:
@@ -71,6 +71,7 @@ attributes:
     support: none
     description: Nothing to show as a diff.
   platform:
+    support: full
     platforms: posix
     description: Needs git, ssh for SSH URLs, tar and setpriv (util-linux) on the host.
 """
@@ -207,7 +208,7 @@ class Git:
         proc = self.run(["ls-remote", "--end-of-options", self.params["repo"]])
         refs = {}
         for line in proc.stdout.splitlines():
-            sha, _, ref = line.partition("\t")
+            sha, _sep, ref = line.partition("\t")
             refs[ref] = sha
         for ref in ("refs/tags/%s^{}" % version, "refs/tags/%s" % version, "refs/heads/%s" % version):
             if ref in refs:
@@ -251,20 +252,19 @@ def export(module, git, commit):
         module.fail_json(msg="export_user is required with export_to")
     if os.path.islink(target) or not os.path.isdir(target) or os.listdir(target):
         module.fail_json(msg="%s must be an existing empty directory" % target)
-    archive = subprocess.Popen(["git", "--git-dir", module.params["dest"], "archive", "--format=tar", commit],
-                               env=git.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rc, tarball, err = module.run_command(["git", "--git-dir", module.params["dest"], "archive", "--format=tar", commit],
+                                          environ_update=git.env, encoding=None)
+    if rc != 0:
+        git.cleanup()
+        module.fail_json(msg="Exporting commit %s failed: %s" % (commit, redact(err.decode("utf-8", "replace"))))
     # tar runs as the app user: the repository's content is written with that user's rights only.
-    tar = subprocess.run(
+    rc, _out, err = module.run_command(
         ["setpriv", "--reuid", user, "--regid", user, "--init-groups", "--reset-env", "--",
          "tar", "-x", "--no-same-owner", "--no-same-permissions", "-C", target, "-f", "-"],
-        stdin=archive.stdout, capture_output=True, text=True, check=False, timeout=module.params["timeout"],
-    )
-    archive.stdout.close()
-    archive_err = archive.stderr.read().decode("utf-8", "replace")
-    archive.wait()
-    if archive.returncode != 0 or tar.returncode != 0:
+        data=tarball, binary_data=True)
+    if rc != 0:
         git.cleanup()
-        module.fail_json(msg="Exporting commit %s into %s failed: %s %s" % (commit, target, redact(archive_err), tar.stderr.strip()))
+        module.fail_json(msg="Extracting commit %s into %s failed: %s" % (commit, target, err.strip()))
 
 
 def main():

@@ -11,7 +11,7 @@ module: release_seal
 short_description: Make a built pydeploy.web release and its virtualenv read-only to the app and mark them complete
 description:
   - A release is built by the app user. Sealing hands every file of the release tree and of its virtualenv to root
-    (group: the app's group) and drops group and other write bits, walking the trees by file descriptor without
+    (the group is the app's group) and drops group and other write bits, walking the trees by file descriptor without
     following symbolic links, so a link the app user planted cannot redirect the change.
   - Symbolic links in the release that resolve outside it are removed (a committed link to C(/etc) or to another
     app would otherwise be served by nginx or followed later), except the links named in O(links).
@@ -19,7 +19,7 @@ description:
     C(.pydeploy/complete) in the release and C(.pydeploy-complete) in the virtualenv.
   - A release already sealed (root-owned, with its marker) is left as it is.
 version_added: 0.2.0
-author: pydeploy.web maintainers (@pydeploy)
+author: pydeploy.web maintainers (!UNKNOWN)
 options:
   path:
     description: The release directory. Its parent must be owned by root and writable by root only.
@@ -53,6 +53,7 @@ attributes:
     support: none
     description: Nothing to show as a diff.
   platform:
+    support: full
     platforms: posix
     description: Linux hosts.
 """

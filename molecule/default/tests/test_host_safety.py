@@ -68,11 +68,11 @@ def test_secrets_never_reach_a_command_line_the_journal_or_verbose_output(host):
     host.run_test("systemd-run --unit=pydeploy-ps-sampler sh -c 'for i in $(seq 1200); do ps -eww -o user=,args=; sleep 0.05; done"
                   " > /root/ps-samples.txt 2>&1'")
     try:
-        _, out = deploy({
+        out = deploy({
             "app_env": {"GREETING": "Bonjour", "API_TOKEN": secret},
             # The command sees the secret (it fails otherwise) and runs long enough for ps to sample it.
             "app_release_commands": ['test "$API_TOKEN" = "%s" && sleep 2 && touch instance/release-command-ran' % secret],
-        }, args=("-vvv",))
+        }, args=("-vvv",))[1]
     finally:
         host.run("systemctl stop pydeploy-ps-sampler")
     assert host.file(f"/srv/{APP}/shared/instance/release-command-ran").exists
@@ -114,9 +114,9 @@ def test_a_link_planted_in_shared_data_does_not_redirect_root(host):
 
 def test_links_committed_in_the_repo_are_neutralised(host):
     host.run_test("mkdir -p /etc/pydeploy-victim2 && chmod 0755 /etc/pydeploy-victim2")
-    commit = publish_commit(version="links", links={"static/leak": "/etc", ".pydeploy": "/etc/pydeploy-victim2",
-                                                     "static/inside": "hello.txt"})
-    _, out = deploy()
+    links = {"static/leak": "/etc", ".pydeploy": "/etc/pydeploy-victim2", "static/inside": "hello.txt"}
+    commit = publish_commit(version="links", links=links)
+    out = deploy()[1]
     release = live_release(host)
     assert commit[:12] in release
     assert not host.file(f"{release}/static/leak").exists
@@ -206,7 +206,7 @@ def test_https_token_is_never_shown_nor_readable_by_other_users(host):
     try:
         time.sleep(1)
         repo = f"http://deploy:{token}@127.0.0.1:8008/flask_hello.git"
-        _, out = deploy({"app_repo": repo}, args=("-vvv",))
+        out = deploy({"app_repo": repo}, args=("-vvv",))[1]
         assert token not in out
         readable = host.run(f"grep -rl {token} /srv /etc /tmp /var/log /home --exclude-dir=proc 2>/dev/null").stdout.split()
         assert readable == [f"/etc/pydeploy/{APP}/git-credentials"]
