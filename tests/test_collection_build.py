@@ -23,6 +23,7 @@ ALLOWED = [re.compile(p) for p in (
     r"docs/bench/[\w-]+\.png",
     r"playbooks/[\w-]+\.yml",
     r"plugins/(action|modules|module_utils|filter|lookup|doc_fragments)/\w+\.py",
+    r"plugins/(filter|test)/\w+\.yml",  # docs of filter and test plugins
     r"roles/\w+/README\.md",
     r"roles/\w+/(defaults|handlers|meta|tasks|vars)/[\w-]+\.yml",
     r"roles/\w+/templates/([\w.-]+/)*[\w.-]+\.j2",
