@@ -87,8 +87,11 @@ def recap_changed(output):
     raise AssertionError("no play recap in output:\n" + output[-3000:])
 
 
-def publish_commit(example="flask_hello", version=None, edits=None, message=None):
-    """Commit a modified copy of an example app into its bare repo and publish it on the target."""
+def publish_commit(example="flask_hello", version=None, edits=None, message=None, links=None):
+    """Commit a modified copy of an example app into its bare repo and publish it on the target.
+
+    links: {relative path: symlink target} committed as symbolic links.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / example
         shutil.copytree(PROJECT / "examples" / example, src)
@@ -96,6 +99,8 @@ def publish_commit(example="flask_hello", version=None, edits=None, message=None
             (src / "VERSION").write_text(f"{version}\n")
         for rel, text in (edits or {}).items():
             (src / rel).write_text(text)
+        for rel, target in (links or {}).items():
+            os.symlink(target, src / rel)
         proc = subprocess.run(
             ["bash", str(PROJECT / "scripts/example-repo.sh"), example, str(src), message or f"version {version}"],
             capture_output=True, text=True, check=True,
