@@ -55,7 +55,7 @@ def log(msg: str) -> None:
 
 
 def run(argv: list[str], check: bool = True, capture: bool = True, **kw) -> subprocess.CompletedProcess:
-    res = subprocess.run(argv, text=True, capture_output=capture, **kw)
+    res = subprocess.run(argv, text=True, capture_output=capture, check=False, **kw)
     if check and res.returncode != 0:
         out = (res.stdout or "")[-3000:] + (res.stderr or "")[-3000:]
         raise SystemExit(f"command failed ({res.returncode}): {shlex.join(argv)}\n{out}")
@@ -162,7 +162,7 @@ def wrk(args: argparse.Namespace, url: str, host: str | None) -> dict:
 
 def expect(url: str, host: str | None, needle: str) -> None:
     header = f"-H 'Host: {host}'" if host else ""
-    for _ in range(60):
+    for _attempt in range(60):
         res = run(["docker", "exec", NAME, "bash", "-c", f"curl -fsS {header} {url}"], check=False)
         if res.returncode == 0 and needle in res.stdout:
             return
@@ -199,7 +199,7 @@ def measure_load(args: argparse.Namespace) -> tuple[dict, dict]:
         order = list(cases)
         for rnd in range(args.rounds):
             for key in order if rnd % 2 == 0 else reversed(order):
-                url, host, _ = cases[key]
+                url, host, _label = cases[key]
                 log(f"load: round {rnd + 1}/{args.rounds} {key} {url}")
                 samples[key].append(wrk(args, url, host))
     finally:
@@ -278,7 +278,7 @@ def chart(data: dict, path: Path) -> None:
     ax.bar_label(bars, fmt="%.1f s")
     ax.set_title("Ansible wall time, s (lower is better)")
     summary = "   ".join(f"{c['name']}: {c['value']:.2f} ({c['op']} {c['target']:g} {'met' if c['pass'] else 'MISSED'})"
-                           for c in data["checks"] if c["value"] is not None)
+                         for c in data["checks"] if c["value"] is not None)
     fig.suptitle(f"pydeploy.web make bench, {data['date']} - {data['machine']['nproc']} CPUs, "
                  f"wrk -t{data['wrk']['threads']} -c{data['wrk']['connections']} -d{data['wrk']['duration']}s",
                  fontsize=11)

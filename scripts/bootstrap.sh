@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prepare this machine for the demo and the tests: tool venv, Docker engine, test images.
+# Prepare this machine for the demo and the tests: tool venv, the .collections/ link that makes the checkout
+# importable as pydeploy.web, Docker engine, test images.
 # Usage: scripts/bootstrap.sh [SUITE...]   (default: bookworm bullseye trixie)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -7,6 +8,7 @@ set -euo pipefail
 cd "$PYDEPLOY_ROOT"
 apt_install git curl ca-certificates
 ensure_venv
+ensure_collection_link
 ensure_docker
 mkdir -p "$PYDEPLOY_CACHE/apt" "$PYDEPLOY_CACHE/pip"
 for d in molecule/*/; do [ -f "$d/molecule.yml" ] || continue; for s in bookworm bullseye trixie; do mkdir -p "$PYDEPLOY_CACHE/apt/$(basename "$d")-$s/partial"; done; done

@@ -13,7 +13,9 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 [ -d "$bare" ] || git init --quiet --bare --initial-branch=main "$bare"
 git -C "$work" init --quiet --initial-branch=main
-git -C "$work" fetch --quiet "$bare" main 2>/dev/null && git -C "$work" reset --quiet --soft FETCH_HEAD || true
+if git -C "$work" fetch --quiet "$bare" main 2>/dev/null; then
+  git -C "$work" reset --quiet --soft FETCH_HEAD
+fi
 cp -a "$src/." "$work/"
 find "$work" -name __pycache__ -prune -exec rm -rf {} +
 git -C "$work" add --all

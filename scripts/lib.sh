@@ -79,8 +79,60 @@ ensure_image() {
   log "built image $tag"
 }
 
+# ensure_collection_link : make the checkout importable as pydeploy.web. ansible.cfg and the Molecule base
+# config put .collections/ on the collections path; the link is made here, not committed, so that
+# ansible-test, ansible-lint and the built tarball never see a symlink loop.
+ensure_collection_link() {
+  local link="$PYDEPLOY_ROOT/.collections/ansible_collections/pydeploy/web"
+  [ "$(readlink "$link" 2>/dev/null)" = "../../.." ] && return 0
+  mkdir -p "$(dirname "$link")"
+  ln -sfn ../../.. "$link"
+}
+
 activate_venv() {
+  ensure_collection_link
   # shellcheck disable=SC1091
   . "$PYDEPLOY_VENV/bin/activate"
   export ANSIBLE_CONFIG="$PYDEPLOY_ROOT/ansible.cfg"
+}
+
+# collection_tree DEST : copy the checkout to DEST (a path ending in ansible_collections/pydeploy/web), as
+# ansible-test needs. Copies what git would commit: tracked files plus new files that are not ignored.
+# DEST/tests/output (ansible-test's results and delegation venv) is kept from one run to the next.
+collection_tree() {
+  local dest="$1"
+  case "$dest" in */ansible_collections/pydeploy/web) ;; *) echo "collection_tree: bad DEST $dest" >&2; return 1 ;; esac
+  mkdir -p "$dest/tests"
+  find "$dest" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
+  find "$dest/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
+  (
+    cd "$PYDEPLOY_ROOT"
+    git ls-files -z --cached --others --exclude-standard --deduplicate |
+      while IFS= read -r -d '' f; do
+        if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
+      done |
+      tar --null --no-recursion -T - -cf -
+  ) | tar -xf - -C "$dest"
+}
+
+# ensure_get_pip : ansible-test --venv bootstraps pip with a get-pip script downloaded from
+# ci-files.testing.ansible.com unless ~/.ansible/test/cache/get_pip_<version>.py exists. Put the offline
+# equivalent (scripts/get_pip_local.py: pip from ensurepip's wheel) there, for the version the active
+# ansible-test asks for.
+ensure_get_pip() {
+  local version cache
+  version="$(python - <<'PY'
+import re, pathlib, ansible_test
+src = (pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py").read_text()
+match = re.search(r"pip='([0-9.]+)'", src) or re.search(r"pip_version = '([0-9.]+)'", src)
+print(match.group(1) if match else "")
+PY
+)"
+  [ -n "$version" ] || { echo "cannot find the pip version ansible-test bootstraps" >&2; return 1; }
+  cache="$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
+  # A real get-pip script cached while online is kept; an older copy of ours is refreshed.
+  if [ ! -e "$cache" ] || { grep -q '^"""Offline stand-in' "$cache" && ! cmp -s "$PYDEPLOY_ROOT/scripts/get_pip_local.py" "$cache"; }; then
+    mkdir -p "$(dirname "$cache")"
+    cp "$PYDEPLOY_ROOT/scripts/get_pip_local.py" "$cache"
+  fi
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Run every test: lint, unit tests, then each Molecule scenario (the default one on Debian 12, 11 and 13).
+# Run every test: lint, ansible-test sanity, unit tests, the playbooks' syntax on each supported ansible-core,
+# then each Molecule scenario (the default one on Debian 12, 11 and 13).
 # Usage: scripts/test.sh [SCENARIO[:SUITE]...]   e.g. scripts/test.sh default:trixie zero_downtime
 # PYDEPLOY_JOBS=N runs N scenarios at once (default 2). Logs: .cache/test-logs/.
-# PYDEPLOY_SKIP_STATIC=1 skips lint and unit tests (for re-running one scenario while developing).
+# PYDEPLOY_SKIP_STATIC=1 skips lint, sanity and unit tests (for re-running one scenario while developing).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$PYDEPLOY_ROOT"
@@ -17,8 +18,14 @@ if [ -z "${PYDEPLOY_SKIP_STATIC:-}" ]; then
   yamllint --strict .
   log "lint: ansible-lint (profile production)"
   ansible-lint --offline
+  log "changelog: antsibull-changelog lint"
+  antsibull-changelog lint
+  log "sanity: ansible-test sanity (scripts/sanity.sh)"
+  bash scripts/sanity.sh
   log "unit tests: pytest tests/"
   python -m pytest -q tests/
+  log "ansible-core range: playbook syntax checks (scripts/version-matrix.sh --syntax-only)"
+  bash scripts/version-matrix.sh --syntax-only
 fi
 
 if [ "$#" -gt 0 ]; then
@@ -46,7 +53,7 @@ run_one() {
   # and its own example repositories (tests commit to them).
   local state="$PYDEPLOY_ROOT/.cache/molecule/$scenario-$suite"
   # PYDEPLOY_RUN_ID (optional) keeps containers and apt caches apart when several checkouts test at once.
-  mkdir -p "$PYDEPLOY_CACHE/apt/$scenario-$suite${PYDEPLOY_RUN_ID:-}/partial"
+  mkdir -p "$PYDEPLOY_CACHE/apt/$scenario-$suite${PYDEPLOY_RUN_ID:--ci}/partial"
   if MOLECULE_DISTRO="$suite" MOLECULE_EPHEMERAL_DIRECTORY="$state" PYDEPLOY_EXAMPLES_DIR="$state/examples" \
       molecule test -s "$scenario" >"$logs/$scenario-$suite.log" 2>&1; then
     echo "PASS $scenario on $suite in $(( $(date +%s) - t0 )) s"

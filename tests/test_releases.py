@@ -18,8 +18,8 @@ spec.loader.exec_module(releases)
 def make_release(root, rid, created, complete=True, venv="req-a"):
     path = root / "releases" / rid
     (path / ".pydeploy").mkdir(parents=True)
-    (path / ".pydeploy" / "release.json").write_text(json.dumps({"id": rid, "commit": rid * 2, "version": "main",
-                                                                  "created": created}))
+    meta = {"id": rid, "commit": rid * 2, "version": "main", "created": created}
+    (path / ".pydeploy" / "release.json").write_text(json.dumps(meta))
     if complete:
         (path / ".pydeploy" / "complete").write_text(rid + "\n")
     if venv:

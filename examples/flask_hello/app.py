@@ -30,6 +30,8 @@ def whoami():
         forwarded_for=request.headers.get("X-Forwarded-For", ""),
         forwarded_proto=request.headers.get("X-Forwarded-Proto", ""),
         forwarded_host=request.headers.get("X-Forwarded-Host", ""),
+        forwarded_port=request.headers.get("X-Forwarded-Port", ""),
+        real_ip=request.headers.get("X-Real-IP", ""),
     )
 
 

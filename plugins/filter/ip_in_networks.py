@@ -9,8 +9,8 @@ DOCUMENTATION = r"""
 ---
 name: ip_in_networks
 short_description: Whether an IPv4 or IPv6 address lies inside any of a list of networks
-version_added: 0.1.0
-author: pydeploy.web maintainers
+version_added: 0.2.0
+author: pydeploy.web maintainers (!UNKNOWN)
 description:
   - Tests CIDR containment with Python's C(ipaddress) module, so the collection needs no C(ansible.utils) (and no
     C(netaddr)) for it. IPv4 addresses are matched against IPv4 networks and IPv6 addresses against IPv6 networks;

@@ -25,7 +25,7 @@ description:
     O(force=true).
   - Never reports a change. The lock only exists while a deploy runs, so an idempotent re-run stays idempotent.
 version_added: 0.1.0
-author: pydeploy.web maintainers
+author: pydeploy.web maintainers (!UNKNOWN)
 options:
   path:
     description:
@@ -56,11 +56,21 @@ options:
     default: ""
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: Reports whether the lock could be taken or released, and writes or removes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
+    details: The action plugin of the same name identifies the holder and decides whether a held lock is stale.
+notes:
+  - Use it through the action (the task name C(pydeploy.web.deploy_lock)); the module alone fails without O(owner).
+seealso:
+  - module: pydeploy.web.deploy_log
+  - module: pydeploy.web.releases
 """
 
 EXAMPLES = r"""
@@ -73,6 +83,17 @@ EXAMPLES = r"""
   pydeploy.web.deploy_lock:
     path: /run/pydeploy-deploy/myapp.lock
     state: released
+
+- name: Break a lock left by a deploy whose controller is gone, then take it
+  pydeploy.web.deploy_lock:
+    path: /run/pydeploy-deploy/myapp.lock
+    force: true
+  register: myapp_lock
+
+- name: Say whose lock was broken
+  ansible.builtin.debug:
+    msg: "Broke the lock of {{ myapp_lock.broken.user }}@{{ myapp_lock.broken.host }}"
+  when: myapp_lock.broken | length > 0
 """
 
 RETURN = r"""
@@ -80,18 +101,31 @@ acquired:
   description: Whether this run holds the lock now.
   returned: state=acquired
   type: bool
+  sample: true
 holder:
-  description: The lock's content (user, host, controller, pid, pid_start, since, playbook, token) after the call.
+  description: The lock's content (user, host, controller, pid, pid_start, since, since_utc, playbook, token) after the call.
   returned: always
   type: dict
+  sample:
+    user: alice
+    host: laptop.example.com
+    controller: 3f2a9c0d51e7b8a4
+    pid: 41235
+    pid_start: "8812345"
+    since: 1763786400.5
+    since_utc: "2026-11-22T05:00:00Z"
+    playbook: playbooks/deploy.yml
+    token: "laptop.example.com:41235:8812345"
 broken:
   description: The holder of a stale lock that was broken to take it, else an empty dict.
   returned: state=acquired
   type: dict
+  sample: {}
 released:
   description: Whether this run removed its lock.
   returned: state=released
   type: bool
+  sample: true
 """
 
 import errno

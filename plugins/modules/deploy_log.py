@@ -15,7 +15,7 @@ description:
     are never lost or de-duplicated.
   - Values with spaces or quotes are written JSON-quoted; only the first line of a value is kept.
 version_added: 0.1.0
-author: pydeploy.web maintainers
+author: pydeploy.web maintainers (!UNKNOWN)
 options:
   path:
     description: The log file. Created when missing.
@@ -29,9 +29,17 @@ options:
 extends_documentation_fragment: [ansible.builtin.files]
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: Reports the line it would append and writes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+notes:
+  - Always reports a change, since every call appends a line.
+seealso:
+  - module: ansible.builtin.lineinfile
+  - module: pydeploy.web.releases
 """
 
 EXAMPLES = r"""
@@ -45,13 +53,23 @@ EXAMPLES = r"""
     owner: root
     group: myapp
     mode: "0644"
+
+- name: Record a failed deploy with the reason (only its first line is kept)
+  pydeploy.web.deploy_log:
+    path: /srv/myapp/deploys.log
+    fields:
+      - user: "{{ lookup('ansible.builtin.env', 'USER') }}"
+      - version: "{{ myapp_version }}"
+      - result: failed
+      - reason: "{{ ansible_failed_result.msg | default('unknown') }}"
 """
 
 RETURN = r"""
 line:
-  description: The line written, without the newline.
+  description: The line written (or that would be written in check mode), without the newline.
   returned: always
   type: str
+  sample: 2026-11-22T05:00:00Z user=alice release=0123456789ab result=deployed
 """
 
 import json

@@ -16,17 +16,19 @@ description:
     or a protected release, then deletes virtualenvs under C(<root>/venvs) that no remaining release uses.
   - Deletes incomplete releases (an interrupted build) unless they are protected.
 version_added: 0.1.0
-author: pydeploy.web maintainers
+author: pydeploy.web maintainers (!UNKNOWN)
 options:
   root:
     description: The app root holding C(releases/), C(venvs/), C(current) and C(previous).
     type: path
     required: true
   state:
-    description: C(info) only reports; C(pruned) also deletes.
+    description:
+      - V(listed) only reports the releases and changes nothing.
+      - V(pruned) also deletes old and incomplete releases and unused virtualenvs.
     type: str
-    choices: [info, pruned]
-    default: info
+    choices: [listed, pruned]
+    default: listed
   keep:
     description: How many complete releases to keep, counting the live one. At least 2.
     type: int
@@ -38,17 +40,42 @@ options:
     default: []
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: With O(state=pruned), reports in RV(removed) what would be deleted and deletes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+notes:
+  - A release is complete when its C(.pydeploy/complete) marker exists; the app role writes it last.
+seealso:
+  - module: pydeploy.web.deploy_lock
+  - module: pydeploy.web.deploy_log
 """
 
 EXAMPLES = r"""
-- name: Prune old releases
+- name: Prune old releases, keeping five complete ones
   pydeploy.web.releases:
     root: /srv/myapp
     state: pruned
     keep: 5
+
+- name: Prune, but never the release being deployed
+  pydeploy.web.releases:
+    root: /srv/myapp
+    state: pruned
+    keep: 3
+    protect:
+      - "{{ myapp_candidate_release }}"
+
+- name: List the releases
+  pydeploy.web.releases:
+    root: /srv/myapp
+  register: myapp_releases
+
+- name: Show the live and the previous release
+  ansible.builtin.debug:
+    msg: "live {{ myapp_releases.live }}, previous {{ myapp_releases.previous }}"
 """
 
 RETURN = r"""
@@ -57,19 +84,59 @@ releases:
   returned: always
   type: list
   elements: dict
+  contains:
+    id:
+      description: Release id, the directory name under C(releases/).
+      type: str
+      sample: 0123456789ab
+    path:
+      description: Absolute path of the release.
+      type: str
+      sample: /srv/myapp/releases/0123456789ab
+    complete:
+      description: Whether the release finished building.
+      type: bool
+      sample: true
+    created:
+      description: Build time, seconds since the epoch (the directory mtime when the release records none).
+      type: float
+      sample: 1763786400.0
+    commit:
+      description: Git commit of the release, or an empty string.
+      type: str
+      sample: 0123456789abcdef0123456789abcdef01234567
+    version:
+      description: App version (branch, tag or commit) the release was built from, or an empty string.
+      type: str
+      sample: main
+    venv:
+      description: Resolved path of the virtualenv the release uses, or an empty string.
+      type: str
+      sample: /srv/myapp/venvs/req-3f2a9c0d1e2b4a5c
+  sample:
+    - id: 0123456789ab
+      path: /srv/myapp/releases/0123456789ab
+      complete: true
+      created: 1763786400.0
+      commit: 0123456789abcdef0123456789abcdef01234567
+      version: main
+      venv: /srv/myapp/venvs/req-3f2a9c0d1e2b4a5c
 live:
   description: Id of the release C(current) points at, or an empty string.
   returned: always
   type: str
+  sample: 0123456789ab
 previous:
   description: Id of the release C(previous) points at, or an empty string.
   returned: always
   type: str
+  sample: fedcba987654
 removed:
-  description: Release ids and venv names deleted.
+  description: Release ids and venvs (as C(venvs/<name>)) deleted, or that would be deleted in check mode.
   returned: always
   type: list
   elements: str
+  sample: [aaaaaaaaaaaa, venvs/req-1b2c3d4e5f6a7b8c]
 """
 
 import json
@@ -159,7 +226,7 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "root": {"type": "path", "required": True},
-            "state": {"type": "str", "choices": ["info", "pruned"], "default": "info"},
+            "state": {"type": "str", "choices": ["listed", "pruned"], "default": "listed"},
             "keep": {"type": "int", "default": 5},
             "protect": {"type": "list", "elements": "str", "default": []},
         },

@@ -54,7 +54,7 @@ def test_forced_renewal_served_after_reload_without_restart(host):
     # What certbot.timer runs (certbot -q renew), forced: the deploy hook tests and reloads nginx.
     host.run_test("certbot -q renew --force-renewal --no-random-sleep-on-renew")
     after = before
-    for _ in range(50):
+    for _attempt in range(50):
         after = served(host)
         if after != before:
             break

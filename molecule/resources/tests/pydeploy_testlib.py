@@ -20,14 +20,16 @@ DOMAIN = "example.test"
 
 _HTTP = r"""
 import http.client, json, socket, ssl, sys
-method, path, host, port, body, scheme = sys.argv[1:7]
+method, path, host, port, body, scheme, extra, source = sys.argv[1:9]
+headers = {"Host": host, **json.loads(extra)}
+src = (source, 0) if source else None
 try:
     if scheme == "https":
         ctx = ssl._create_unverified_context()
-        conn = http.client.HTTPSConnection("127.0.0.1", int(port), timeout=15, context=ctx)
+        conn = http.client.HTTPSConnection("127.0.0.1", int(port), timeout=15, context=ctx, source_address=src)
     else:
-        conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=15)
-    conn.request(method, path, body=body.encode() or None, headers={"Host": host})
+        conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=15, source_address=src)
+    conn.request(method, path, body=body.encode() or None, headers=headers)
     r = conn.getresponse()
     print(json.dumps({"status": r.status, "headers": dict(r.getheaders()), "body": r.read().decode("utf-8", "replace")}))
 except Exception as exc:  # connection closed without an answer, refused, timed out
@@ -35,11 +37,14 @@ except Exception as exc:  # connection closed without an answer, refused, timed 
 """
 
 
-def http(host, path="/", hostname=DOMAIN, method="GET", body="", port=80, scheme="http"):
-    """Make one HTTP request inside the container; status 0 means no answer."""
+def http(host, path="/", hostname=DOMAIN, method="GET", body="", port=80, scheme="http", *, headers=None, source=""):
+    """Make one HTTP request inside the container; status 0 means no answer.
+
+    headers: extra request headers; source: the local address to send from (e.g. 127.0.0.2, any of 127.0.0.0/8).
+    """
     cmd = host.run(
-        "python3 -c %s %s %s %s %s %s %s",
-        _HTTP, method, path, hostname, str(port), body, scheme,
+        "python3 -c %s %s %s %s %s %s %s %s %s",
+        _HTTP, method, path, hostname, str(port), body, scheme, json.dumps(headers or {}), source,
     )
     assert cmd.rc == 0, cmd.stderr
     return json.loads(cmd.stdout)
@@ -82,8 +87,11 @@ def recap_changed(output):
     raise AssertionError("no play recap in output:\n" + output[-3000:])
 
 
-def publish_commit(example="flask_hello", version=None, edits=None, message=None):
-    """Commit a modified copy of an example app into its bare repo and publish it on the target."""
+def publish_commit(example="flask_hello", version=None, edits=None, message=None, links=None):
+    """Commit a modified copy of an example app into its bare repo and publish it on the target.
+
+    links: {relative path: symlink target} committed as symbolic links.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / example
         shutil.copytree(PROJECT / "examples" / example, src)
@@ -91,6 +99,8 @@ def publish_commit(example="flask_hello", version=None, edits=None, message=None
             (src / "VERSION").write_text(f"{version}\n")
         for rel, text in (edits or {}).items():
             (src / rel).write_text(text)
+        for rel, target in (links or {}).items():
+            os.symlink(target, src / rel)
         proc = subprocess.run(
             ["bash", str(PROJECT / "scripts/example-repo.sh"), example, str(src), message or f"version {version}"],
             capture_output=True, text=True, check=True,

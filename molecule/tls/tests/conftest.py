@@ -27,7 +27,8 @@ def key_pem(key) -> str:
     ).decode()
 
 
-def cert_pem(key, name: str = DOMAIN, cn: str = "pydeploy provided test") -> str:
+def cert_pem(key, names: tuple = (DOMAIN, "www." + DOMAIN), cn: str = "pydeploy provided test") -> str:
+    """A self-signed certificate for names (the scenario redirects www.example.test, so it covers that by default)."""
     now = datetime.datetime.now(datetime.timezone.utc)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     cert = (
@@ -38,7 +39,7 @@ def cert_pem(key, name: str = DOMAIN, cn: str = "pydeploy provided test") -> str
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False)
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()

@@ -21,6 +21,11 @@ CASES = {
         {"nginx_tls_mode": "provided", "nginx_tls_certificate": cert_pem(KEY_A), "nginx_tls_private_key": ""},
         "Missing or not PEM: nginx_tls_private_key",
     ),
+    # nginx_www_redirect is true in this scenario: the certificate must cover www.example.test too.
+    "provided_without_www": (
+        {"nginx_tls_mode": "provided", "nginx_tls_certificate": cert_pem(KEY_A, names=(DOMAIN,)), "nginx_tls_private_key": key_pem(KEY_A)},
+        "nginx_tls_certificate, which does not cover www.example.test",
+    ),
     "letsencrypt_without_email": (
         {"nginx_tls_mode": "letsencrypt", "nginx_letsencrypt_email": ""},
         "nginx_letsencrypt_email must be",
@@ -42,6 +47,7 @@ def test_bad_tls_input_fails_in_preflight(host, site, case):
     assert message in out, out[-3000:]
     # It stopped in the first play: the deploy play never started and the host is as it was.
     assert "PLAY [Deploy a Python web app]" not in out
+    assert " changed=0 " in out, out[-1000:]
     assert _snapshot(host) == before
     # The private key never shows, even in a failure message.
     secret_lines = [line for line in extra.get("nginx_tls_private_key", "").splitlines() if "-----" not in line]

@@ -95,3 +95,27 @@ def test_unknown_name_tls_handshake_rejected(host, sni):
 def test_known_name_tls_handshake(host):
     cmd = host.run(f"openssl s_client -connect 127.0.0.1:443 -servername {DOMAIN} </dev/null")
     assert "BEGIN CERTIFICATE" in cmd.stdout, cmd.stderr
+
+
+WWW = "www." + DOMAIN
+
+
+def test_www_name_tls_handshake_and_certificate(host):
+    """nginx_www_redirect: https://www.example.test completes the handshake with a certificate naming it."""
+    cmd = host.run(f"openssl s_client -connect 127.0.0.1:443 -servername {WWW} </dev/null 2>/dev/null | openssl x509 -noout -text")
+    assert cmd.rc == 0, cmd.stdout + cmd.stderr
+    assert f"DNS:{WWW}" in cmd.stdout and f"DNS:{DOMAIN}" in cmd.stdout, cmd.stdout
+
+
+def test_www_over_https_redirects_to_the_bare_name(host):
+    out = host.check_output(f"curl -sk --max-time 10 --resolve {WWW}:443:127.0.0.1 -D - -o /dev/null 'https://{WWW}/a/b?c=1'")
+    assert out.split()[1] == "301", out
+    assert f"location: https://{DOMAIN}/a/b?c=1" in out.lower()
+    assert "strict-transport-security: max-age=63072000" in out.lower()
+    assert "x-content-type-options: nosniff" in out.lower()
+
+
+def test_www_over_http_redirects_to_https_bare_name(host):
+    out = host.check_output(f"curl -s -D - -o /dev/null -H 'Host: {WWW}' 'http://127.0.0.1/a/b?c=1'")
+    assert out.split()[1] == "301", out
+    assert f"Location: https://{DOMAIN}/a/b?c=1" in out

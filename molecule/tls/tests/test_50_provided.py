@@ -57,7 +57,7 @@ def test_private_key_file_root_0600(host, converge):
 
 def test_env_file_holds_secret_for_the_app_only(host, converge):
     env = host.file("/etc/pydeploy/hello/env")
-    assert (env.user, env.group, env.mode) == ("root", "hello", 0o640)
+    assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
     assert SECRET in env.content_string
 
 

@@ -66,7 +66,8 @@ def record(line):
 
 def sh(script, check=True):
     """Run a shell script inside the container, return stdout."""
-    proc = subprocess.run(["docker", "exec", CONTAINER, "sh", "-c", script], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(["docker", "exec", CONTAINER, "sh", "-c", script], capture_output=True, text=True, timeout=120,
+                          check=False)
     if check:
         assert proc.returncode == 0, "%s\n%s\n%s" % (script, proc.stdout, proc.stderr)
     return proc.stdout
@@ -142,7 +143,7 @@ class Run:
         return found
 
     def messages(self):
-        return "\n".join(str(res.get("msg", "")) for _, res in self.tasks() if res.get("failed"))
+        return "\n".join(str(res.get("msg", "")) for _name, res in self.tasks() if res.get("failed"))
 
     def __repr__(self):
         return "rc=%s after %.1f s\nfailures:\n%s\nstderr:\n%s" % (self.rc, self.seconds, self.messages(), self.err[-3000:])
@@ -151,7 +152,7 @@ class Run:
 def play(playbook, extra_vars=None, timeout=600):
     t0 = time.monotonic()
     proc = subprocess.run(playbook_cmd(playbook, extra_vars), env=ansible_env(), capture_output=True, text=True,
-                          timeout=timeout, cwd=PROJECT)
+                          timeout=timeout, cwd=PROJECT, check=False)
     return Run(proc, time.monotonic() - t0)
 
 
@@ -223,7 +224,7 @@ class Load:
 
 
 def parse_hey(text):
-    status_part, _, error_part = text.partition("Error distribution:")
+    status_part, _sep, error_part = text.partition("Error distribution:")
     codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", status_part)}
     errors = {msg.strip(): int(n) for n, msg in re.findall(r"^\s*\[(\d+)\]\s+(.+)$", error_part, re.M)}
     ok = sum(n for c, n in codes.items() if 200 <= c < 300)
@@ -261,14 +262,14 @@ def test_a_code_deploy_under_load(commits):
     check_load("a code deploy", load, run)
     record("TIME code-only redeploy (playbooks/deploy.yml, 2 plays): %.1f s" % run.seconds)
     STATE["r2"] = live_id()
-    assert STATE["r2"] == sha[:12] != STATE["r1"]
+    assert STATE["r2"].split("-")[0] == sha[:12] and STATE["r2"] != STATE["r1"]
     # f: the new code serves, from the new release.
     assert "(flask_hello 2)" in http("/")
     assert readlink("previous").endswith(STATE["r1"])
     # Same requirements: the virtualenv is reused and pip installs nothing.
     assert readlink("current/.venv") == STATE["venv1"]
     assert all(res.get("skipped") for res in run.task("build | Install the dependencies into the virtualenv"))
-    assert not any(res.get("changed") for res in run.task("install | Install gunicorn into the release's virtualenv"))
+    assert all(res.get("skipped") for res in run.task("build | Install the server and app_python_packages into the virtualenv"))
     assert sh("cat %s/.pydeploy-complete" % STATE["venv1"]).strip() == STATE["r1"]
     assert "kept across releases" in http("/notes")
     last = deploy_log()[-1]
@@ -350,7 +351,7 @@ def test_k_lock_and_interrupted_deploy(commits):
     first.wait(timeout=30)
     assert live_id() == STATE["r2"]
     assert sh("test -f %s/current/.pydeploy/complete && echo ok" % ROOT).strip() == "ok"
-    assert sh("test -f %s/releases/%s/.pydeploy/complete && echo complete || echo incomplete" % (ROOT, sha[:12])).strip() == "incomplete"
+    assert sh("test -f %s/releases/%s-*/.pydeploy/complete && echo complete || echo incomplete" % (ROOT, sha[:12])).strip() == "incomplete"
     assert sh("test -e %s && echo held || echo free" % LOCK).strip() == "held"
     assert "(flask_hello 2)" in http("/")
 
@@ -361,7 +362,7 @@ def test_k_lock_and_interrupted_deploy(commits):
     assert lock["acquired"] and lock["broken"]["pid"] == first.pid and "is gone" in lock["broken_reason"], lock
     record("LOCK stale lock of the killed deploy broken; next deploy took %.1f s" % run.seconds)
     STATE["r4"] = live_id()
-    assert STATE["r4"] == sha[:12]
+    assert STATE["r4"].split("-")[0] == sha[:12]
     assert "(flask_hello 4)" in http("/")
     STATE["venv4"] = readlink("current/.venv")
     assert STATE["venv4"] != STATE["venv1"], "new requirements did not get a new virtualenv"
@@ -450,7 +451,7 @@ def test_g_keep_releases_prunes(commits):
         [r for res in run.task("prune | Keep app_keep_releases releases, never the live, previous or new one")
          for r in res.get("removed", [])]))
     assert len(releases) == 3, releases
-    assert live_id() == sha[:12] and sha[:12] in releases
+    assert live_id().split("-")[0] == sha[:12] and live_id() in releases
     # The previous release (VERSION 2, the oldest left) survives; older releases beyond the 3 are gone.
     assert STATE["r2"] in releases and readlink("previous").endswith(STATE["r2"])
     assert STATE["r1"] not in releases
