@@ -10,9 +10,8 @@ apt_install git curl ca-certificates
 ensure_venv
 ensure_collection_link
 ensure_docker
-mkdir -p "$PYDEPLOY_CACHE/apt" "$PYDEPLOY_CACHE/pip"
+mkdir -p "$PYDEPLOY_CACHE/apt"
 for d in molecule/*/; do [ -f "$d/molecule.yml" ] || continue; for s in bookworm bullseye trixie; do mkdir -p "$PYDEPLOY_CACHE/apt/$(basename "$d")-$s/partial"; done; done
-chmod 0777 "$PYDEPLOY_CACHE/pip"
 suites=("$@")
 [ "${#suites[@]}" -gt 0 ] || suites=(bookworm bullseye trixie)
 for s in "${suites[@]}"; do ensure_image "$s"; done
