@@ -113,6 +113,7 @@ def test_changed_app_env_reaches_the_running_app(host):
     _rc, out = playbook("site.yml", {"app_env": {"GREETING": "Bonjour"}})
     assert recap_changed(out) > 0
     assert "Bonjour" not in out  # the value is never printed
+    assert "[WARNING]" not in out  # a healthy run warns of nothing
     assert http(host, "/")["body"].startswith("Bonjour from pydeploy.web")
 
 
