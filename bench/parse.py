@@ -48,6 +48,30 @@ def parse_wrk(text: str) -> dict:
     }
 
 
+def parse_hey(text: str) -> dict:
+    """Parse the summary of `hey`. Returns requests/s, p50/p99/slowest in ms, 2xx responses and errors.
+
+    Raises ValueError when the output has no Requests/sec line (hey failed).
+    """
+    rps = re.search(r"^\s*Requests/sec:\s+([0-9.]+)", text, re.M)
+    if not rps:
+        raise ValueError("no 'Requests/sec' line in hey output:\n" + text[-500:])
+    dist = {float(p): float(v) * 1000.0 for p, v in re.findall(r"^\s*([0-9.]+)% in ([0-9.]+) secs", text, re.M)}
+    slowest = re.search(r"^\s*Slowest:\s+([0-9.]+) secs", text, re.M)
+    codes = {int(c): int(n) for c, n in re.findall(r"^\s*\[(\d{3})\]\s+(\d+) responses", text, re.M)}
+    errors_block = text.split("Error distribution:", 1)
+    errors = sum(int(n) for n in re.findall(r"^\s*\[(\d+)\]\s", errors_block[1], re.M)) if len(errors_block) > 1 else 0
+    return {
+        "rps": float(rps.group(1)),
+        "p50_ms": dist.get(50.0),
+        "p99_ms": dist.get(99.0),
+        "slowest_ms": float(slowest.group(1)) * 1000.0 if slowest else None,
+        "ok": sum(n for c, n in codes.items() if 200 <= c < 300),
+        "non_2xx": sum(n for c, n in codes.items() if not 200 <= c < 300),
+        "errors": errors,
+    }
+
+
 def parse_recap(text: str) -> dict:
     """Sum the PLAY RECAP counters of an ansible-playbook run over all hosts."""
     keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
@@ -102,6 +126,26 @@ def ratios(load: dict, runs: dict) -> list[dict]:
         check("no-change re-run, s per task", per_task, "<=", 0.25,
               "wall time of the second site.yml run over the tasks it ran (ok + changed)"),
     ]
+
+
+def mixed_check(mixed: dict, default: str) -> dict:
+    """The mixed-load target: fast requests' p99 with slow ones in flight over their p99 without, for the defaults."""
+    case = mixed.get(default, {})
+    return check(f"mixed load: fast p99 with / without slow requests ({default})",
+                 _ratio(case.get("mixed", {}).get("p99_ms"), case.get("base", {}).get("p99_ms")), "<=", 3.0,
+                 "the same rate of fast requests while fewer slow requests than workers are in flight")
+
+
+def format_mixed(mixed: dict) -> str:
+    """A Markdown table of the mixed-load cases."""
+    out = ["| Server config | fast p50 ms | fast p99 ms | slowest ms | p99 with slow | slowest with slow | ratio p99 | errors |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, case in mixed.items():
+        base, mix = case["base"], case["mixed"]
+        out.append(f"| {name} | {_fmt(base['p50_ms'])} | {_fmt(base['p99_ms'])} | {_fmt(base['slowest_ms'], 0)} | "
+                   f"{_fmt(mix['p99_ms'])} | {_fmt(mix['slowest_ms'], 0)} | {_fmt(_ratio(mix['p99_ms'], base['p99_ms']))} | "
+                   f"{base['errors'] + base['non_2xx'] + mix['errors'] + mix['non_2xx']} |")
+    return "\n".join(out)
 
 
 def format_table(load: dict, runs: dict, checks: list[dict]) -> str:

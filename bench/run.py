@@ -7,6 +7,9 @@ Steps, each on this machine only (load runs on the container's loopback):
   4. load:     wrk inside the container against (a) gunicorn on TCP with the deployed settings, (b) nginx in front
                of the deployed service, (c) a static file, (d) the seed baseline `gunicorn app:app` behind a plain
                `proxy_pass`; the same threads, connections and duration for every case, rounds interleaved.
+  5. mixed:    fast requests at a fixed rate (hey -q) through nginx, first alone, then while slow requests (2 s and
+               8 s) occupy all workers but one, for sync, gthread (the deployed settings), gthread without nginx
+               upstream keep-alive, and an ASGI app on uvicorn's worker; the same worker count for each.
 Writes bench/results/latest.json, bench/results/chart.png and prints a table. See docs/performance.md.
 """
 
@@ -27,7 +30,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parse import format_table, parse_recap, parse_wrk, ratios  # noqa: E402
+from parse import format_mixed, format_table, mixed_check, parse_hey, parse_recap, parse_wrk, ratios  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -48,6 +51,40 @@ server {
     }
 }
 """
+MIXED_CONF = "/etc/nginx/conf.d/pydeploy-bench-mixed.conf"
+MIXED_UNIT = "pydeploy-bench-mixed"
+ASGI_VENV = "/opt/pydeploy-bench-asgi"
+# A plain ASGI app with the example app's fast page and slow endpoint (no framework), for the ASGI worker case.
+ASGI_APP = """
+import asyncio
+from urllib.parse import parse_qs
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    body = b"Hello from pydeploy.web (asgi)\\n"
+    if scope["path"] == "/slow":
+        seconds = min(float(parse_qs(scope["query_string"].decode()).get("seconds", ["1"])[0]), 30.0)
+        await asyncio.sleep(seconds)
+        body = b"slept\\n"
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def mixed_nginx(keepalive: int) -> str:
+    """nginx in front of the mixed-load server, with the collection's upstream settings (keep-alive pool, HTTP/1.1)."""
+    pool = f"    keepalive {keepalive};\n" if keepalive else ""
+    return ("# Added by bench/run.py for the mixed-load case only; removed after the run.\n"
+            f"upstream pydeploy_bench_mixed {{\n    server 127.0.0.1:8002;\n{pool}}}\n"
+            "server {\n    listen 127.0.0.1:8082;\n    location / {\n        proxy_pass http://pydeploy_bench_mixed;\n"
+            "        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n"
+            "        proxy_read_timeout 60s;\n    }\n}\n")
 
 
 def log(msg: str) -> None:
@@ -68,9 +105,7 @@ def dexec(container: str, script: str, check: bool = True) -> str:
 
 def start_container(name: str, suite: str) -> None:
     run(["docker", "rm", "-f", name], check=False)
-    for sub in ("bench-apt", "bench-pip"):
-        Path(CACHE, sub).mkdir(parents=True, exist_ok=True)
-        Path(CACHE, sub).chmod(0o777)
+    Path(CACHE, "bench-apt").mkdir(parents=True, exist_ok=True)
     run([
         "docker", "run", "-d", "--name", name, "--hostname", name,
         # SYS_PTRACE: root on a real host may read /proc/<pid>/cwd of the app user's gunicorn (switch.yml checks it);
@@ -78,13 +113,12 @@ def start_container(name: str, suite: str) -> None:
         "--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
         "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
         "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
-        # Caches of its own: the Molecule scenarios' shared apt cache is locked while one of them installs.
-        "-v", f"{CACHE}/bench-apt:/var/cache/apt/archives:rw", "-v", f"{CACHE}/bench-pip:/var/cache/pydeploy-pip:rw",
+        # An apt cache of its own: the Molecule scenarios' shared apt cache is locked while one of them installs.
+        # No shared pip cache: the app role keeps pip's cache per app, so the floor downloads as the converge does.
+        "-v", f"{CACHE}/bench-apt:/var/cache/apt/archives:rw",
         f"{IMAGE}:{suite}", "/lib/systemd/systemd",
     ])
     dexec(name, "systemctl is-system-running --wait >/dev/null 2>&1 || true")
-    # A pip cache shared by the floor and the converge containers, as the Molecule scenarios do.
-    dexec(name, "printf '[global]\\ncache-dir = /var/cache/pydeploy-pip\\n' >/etc/pip.conf")
 
 
 def playbook(log_name: str, *args: str) -> dict:
@@ -128,7 +162,7 @@ def measure_floor(suite: str) -> dict:
     requirements = (ROOT / "examples" / "flask_hello" / "requirements.txt").read_text()
     gunicorn_pkg = yaml.safe_load((ROOT / "roles" / "gunicorn" / "defaults" / "main.yml").read_text())["gunicorn_package"]
     # Untimed, as in the converge container: package lists (publish.yml refreshes them there), git, the app
-    # user, and the shared caches warmed so neither side pays for downloads the other does not.
+    # user, and the debs downloaded (the apt cache is shared). pip downloads on both sides.
     dexec(FLOOR, f"""
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq && apt-get install -y -qq git >/dev/null
@@ -219,6 +253,68 @@ def measure_load(args: argparse.Namespace) -> tuple[dict, dict]:
     return load, {"deployed": settings.strip().splitlines()}
 
 
+def hey(args: argparse.Namespace, url: str) -> dict:
+    """Fast GETs at a fixed rate (keep-alive), so the latency shows waiting, not the server's capacity."""
+    per_client = max(1, args.mixed_rate // args.mixed_clients)
+    out = dexec(NAME, f"hey -z {args.mixed_duration}s -c {args.mixed_clients} -q {per_client} -t 30 {url}")
+    return {**parse_hey(out), "raw": out}
+
+
+def measure_mixed(args: argparse.Namespace) -> dict:
+    """Fast requests alone, then beside slow ones in all workers but one, for each server configuration."""
+    root = f"/srv/{APP}"
+    conf = f"/etc/pydeploy/{APP}/gunicorn.conf.py"
+    log("mixed: installing hey, and an ASGI venv (gunicorn, uvicorn-worker) beside the app (untimed)")
+    dexec(NAME, "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hey curl >/dev/null")
+    gunicorn_pkg = yaml.safe_load((ROOT / "roles" / "gunicorn" / "defaults" / "main.yml").read_text())["gunicorn_package"]
+    dexec(NAME, f"test -x {ASGI_VENV}/bin/gunicorn || {{ python3 -m venv {ASGI_VENV} && "
+                f"{ASGI_VENV}/bin/pip install -q --disable-pip-version-check {shlex.quote(gunicorn_pkg)} uvicorn-worker; }}\n"
+                f"cat >{ASGI_VENV}/asgi_app.py <<'EOF'\n{ASGI_APP}EOF")
+    deployed = dexec(NAME, f"grep -E '^(workers|threads) ' {conf}")
+    workers = int(next(ln.split("=")[1] for ln in deployed.splitlines() if ln.startswith("workers")))
+    threads = int(next((ln.split("=")[1] for ln in deployed.splitlines() if ln.startswith("threads")), "1"))
+    keepalive_line = dexec(NAME, f"grep -hoE '^\\s*keepalive [0-9]+' /etc/nginx/sites-enabled/{APP}.conf || true").split()
+    keepalive = int(keepalive_line[-1]) if keepalive_line else 0
+    app_server = f"{root}/current/.venv/bin/gunicorn --config {conf} --bind 127.0.0.1:8002"
+    configs = {
+        f"sync, {workers} workers": (f"{app_server} -k sync --threads 1", keepalive),
+        f"gthread, {workers} workers x {threads} threads (deployed)": (f"{app_server} -k gthread", keepalive),
+        f"gthread, {workers} x {threads}, no upstream keep-alive": (f"{app_server} -k gthread", 0),
+        f"ASGI (uvicorn_worker), {workers} workers": (
+            f"{ASGI_VENV}/bin/gunicorn --chdir {ASGI_VENV} asgi_app:app -k uvicorn_worker.UvicornWorker "
+            f"--workers {workers} --bind 127.0.0.1:8002", keepalive),
+    }
+    slow = max(1, workers - 1)
+    common = f"--uid={APP} --gid={APP} --working-directory={root}/current -p EnvironmentFile=/etc/pydeploy/{APP}/env --collect"
+    results: dict = {}
+    try:
+        for name, (server, pool) in configs.items():
+            log(f"mixed: {name}, nginx upstream keepalive {pool}")
+            dexec(NAME, f"systemctl stop {MIXED_UNIT} 2>/dev/null || true; "
+                        f"systemd-run --unit={MIXED_UNIT} {common} {server} >/dev/null 2>&1\n"
+                        f"cat >{MIXED_CONF} <<'EOF'\n{mixed_nginx(pool)}EOF\nnginx -t -q && systemctl reload nginx")
+            expect("http://127.0.0.1:8082/", None, "Hello")
+            hey(argparse.Namespace(**{**vars(args), "mixed_duration": 2}), "http://127.0.0.1:8082/")  # warm-up
+            base = hey(args, "http://127.0.0.1:8082/")
+            # All workers but one get a slow request at all times: curl loops of 8 s and 2 s requests.
+            loops = "; ".join(
+                f"systemd-run --unit=pydeploy-bench-slow{i} --collect bash -c 'while :; do curl -s -o /dev/null "
+                f"\"http://127.0.0.1:8082/slow?seconds={8 if i % 2 == 0 else 2}\"; done' >/dev/null 2>&1"
+                for i in range(slow))
+            dexec(NAME, loops + "; sleep 1")
+            try:
+                mixed = hey(args, "http://127.0.0.1:8082/")
+            finally:
+                dexec(NAME, "systemctl stop " + " ".join(f"pydeploy-bench-slow{i}" for i in range(slow)), check=False)
+            results[name] = {"server": server, "upstream_keepalive": pool, "slow_in_flight": slow,
+                             "base": {k: v for k, v in base.items() if k != "raw"},
+                             "mixed": {k: v for k, v in mixed.items() if k != "raw"}}
+    finally:
+        dexec(NAME, f"systemctl stop {MIXED_UNIT} 2>/dev/null || true; rm -f {MIXED_CONF}; "
+                    "nginx -t -q && systemctl reload nginx", check=False)
+    return results
+
+
 def machine(suite: str) -> dict:
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), "unknown")
@@ -295,6 +391,10 @@ def main() -> int:
     p.add_argument("--duration", type=int, default=10, help="seconds per load case and round")
     p.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each load case")
     p.add_argument("--rounds", type=int, default=2, help="rounds of the four load cases, interleaved")
+    p.add_argument("--mixed-duration", type=int, default=10, help="seconds of fast requests per mixed-load run")
+    p.add_argument("--mixed-rate", type=int, default=200, help="fast requests per second in the mixed-load case")
+    p.add_argument("--mixed-clients", type=int, default=8, help="concurrent fast clients (keep-alive) in the mixed case")
+    p.add_argument("--no-mixed", action="store_true", help="skip the mixed-load case")
     p.add_argument("--load-only", action="store_true", help="reuse the running container, skip the Ansible timings")
     p.add_argument("--keep", action="store_true", help="leave the container running afterwards")
     p.add_argument("-e", "--extra-vars", action="append", default=[], help="passed to the site.yml runs (experiments)")
@@ -330,7 +430,11 @@ def main() -> int:
         runs = json.loads(Path(args.out).read_text()).get("ansible", {})
 
     load, deployed = measure_load(args)
+    mixed = {} if args.no_mixed else measure_mixed(args)
     checks = ratios(load, runs)
+    deployed_case = next((k for k in mixed if k.endswith("(deployed)")), "")
+    if mixed:
+        checks.append(mixed_check(mixed, deployed_case))
     data = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(args.suite),
@@ -342,6 +446,8 @@ def main() -> int:
         "extra_vars": args.extra_vars,
         "settings": deployed,
         "load": load,
+        "mixed": mixed,
+        "mixed_load": {"rate": args.mixed_rate, "clients": args.mixed_clients, "duration": args.mixed_duration},
         "ansible": runs,
         "checks": checks,
         "wall_seconds": round(time.monotonic() - t_start, 1),
@@ -351,6 +457,10 @@ def main() -> int:
     chart(data, out.with_name(out.stem.replace("latest", "chart") + ".png") if out.stem == "latest"
           else out.with_suffix(".png"))
     print(format_table(load, runs, checks))
+    if mixed:
+        print(f"\nMixed load: {args.mixed_rate} fast GETs/s from {args.mixed_clients} keep-alive clients for "
+              f"{args.mixed_duration} s, alone and beside slow requests (8 s and 2 s) in all workers but one\n")
+        print(format_mixed(mixed))
     print(f"\nDeployed settings: {'; '.join(deployed['deployed'])}")
     print(f"Other containers running meanwhile: {', '.join(concurrent) or 'none'}; "
           f"load average before {load_before}, after {data['loadavg_after']}")

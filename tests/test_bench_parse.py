@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from parse import format_table, parse_recap, parse_wrk, ratios  # noqa: E402
+from parse import format_table, parse_hey, parse_recap, parse_wrk, ratios  # noqa: E402
 
 WRK = """Running 10s test @ http://127.0.0.1/
   2 threads and 32 connections
@@ -122,3 +122,43 @@ def test_format_table_lists_every_case_and_target():
     assert "(c) static file via nginx | 30000" in table
     assert "fresh converge (site.yml) | 70.0 | 80 | 40" in table
     assert table.count("MISSED") == 2  # floor and no-change runs are missing
+
+
+HEY = """
+Summary:
+  Total:\t10.0112 secs
+  Slowest:\t2.0061 secs
+  Fastest:\t0.0009 secs
+  Average:\t0.0121 secs
+  Requests/sec:\t199.5766
+
+  Total data:\t99760 bytes
+  Size/request:\t49 bytes
+
+Latency distribution:
+  10% in 0.0012 secs
+  50% in 0.0018 secs
+  90% in 0.0031 secs
+  99% in 0.0452 secs
+
+Status code distribution:
+  [200]\t1996 responses
+  [502]\t1 responses
+
+Error distribution:
+  [2]\tGet "http://127.0.0.1:8082/": context deadline exceeded
+"""
+
+
+def test_parse_hey_reads_rate_latency_codes_and_errors():
+    got = parse_hey(HEY)
+    assert got["rps"] == pytest.approx(199.5766)
+    assert got["p50_ms"] == pytest.approx(1.8)
+    assert got["p99_ms"] == pytest.approx(45.2)
+    assert got["slowest_ms"] == pytest.approx(2006.1)
+    assert (got["ok"], got["non_2xx"], got["errors"]) == (1996, 1, 2)
+
+
+def test_parse_hey_rejects_failed_run():
+    with pytest.raises(ValueError):
+        parse_hey("Error: connection refused")

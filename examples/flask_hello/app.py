@@ -1,6 +1,7 @@
 """A small Flask app for pydeploy.web: a page, a health check, a static file and persistent notes."""
 
 import os
+import time
 from pathlib import Path
 
 from flask import Flask, jsonify, request
@@ -18,6 +19,14 @@ def index():
 @app.get("/healthz")
 def healthz():
     return jsonify(status="ok", version=RELEASE)
+
+
+@app.get("/slow")
+def slow():
+    """Answer after ?seconds= (at most 30): a slow request, for the mixed-load benchmark."""
+    seconds = min(max(request.args.get("seconds", 1.0, type=float), 0.0), 30.0)
+    time.sleep(seconds)
+    return f"slept {seconds:g} s\n"
 
 
 @app.get("/whoami")
