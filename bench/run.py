@@ -41,6 +41,9 @@ REPO = "bench_hello"
 APP = "hello"
 HOST = "bench.test"
 CACHE = os.environ.get("PYDEPLOY_CACHE", "/var/cache/pydeploy-test")
+SSH_PORT = int(os.environ.get("PYDEPLOY_BENCH_SSH_PORT") or 2230)
+SSH_DIR = ROOT / ".cache" / "bench"
+DEPLOY_USER = "deployer"
 IMAGE = os.environ.get("PYDEPLOY_IMAGE_PREFIX", "pydeploy/debian")
 SEED_CONF = "/etc/nginx/conf.d/pydeploy-bench-seed.conf"
 SEED_NGINX = """# Added by bench/run.py for the seed baseline only; removed after the run.
@@ -103,7 +106,7 @@ def dexec(container: str, script: str, check: bool = True) -> str:
     return run(["docker", "exec", container, "bash", "-ec", script], check=check).stdout
 
 
-def start_container(name: str, suite: str) -> None:
+def start_container(name: str, suite: str, ssh: bool = False) -> None:
     run(["docker", "rm", "-f", name], check=False)
     Path(CACHE, "bench-apt").mkdir(parents=True, exist_ok=True)
     run([
@@ -113,12 +116,44 @@ def start_container(name: str, suite: str) -> None:
         "--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
         "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
         "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+        *(["-p", f"127.0.0.1:{SSH_PORT}:22"] if ssh else []),
         # An apt cache of its own: the Molecule scenarios' shared apt cache is locked while one of them installs.
         # No shared pip cache: the app role keeps pip's cache per app, so the floor downloads as the converge does.
         "-v", f"{CACHE}/bench-apt:/var/cache/apt/archives:rw",
         f"{IMAGE}:{suite}", "/lib/systemd/systemd",
     ])
     dexec(name, "systemctl is-system-running --wait >/dev/null 2>&1 || true")
+    if ssh:
+        setup_ssh(name)
+
+
+def setup_ssh(name: str) -> None:
+    """What a VPS has before the first deploy (untimed): sshd, and a non-root user with sudo and our key."""
+    SSH_DIR.mkdir(parents=True, exist_ok=True)
+    key = SSH_DIR / "id_ed25519"
+    if not key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pydeploy-bench", "-f", str(key)])
+    public = key.with_suffix(".pub").read_text().strip()
+    dexec(name, f"""
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends openssh-server sudo >/dev/null
+        useradd -m -s /bin/bash {DEPLOY_USER}
+        echo '{DEPLOY_USER} ALL=(ALL) NOPASSWD: ALL' >/etc/sudoers.d/{DEPLOY_USER} && chmod 0440 /etc/sudoers.d/{DEPLOY_USER}
+        install -d -o {DEPLOY_USER} -g {DEPLOY_USER} -m 0700 /home/{DEPLOY_USER}/.ssh
+        echo {shlex.quote(public)} >/home/{DEPLOY_USER}/.ssh/authorized_keys
+        chown {DEPLOY_USER}: /home/{DEPLOY_USER}/.ssh/authorized_keys && chmod 0600 /home/{DEPLOY_USER}/.ssh/authorized_keys
+        systemctl enable --now ssh >/dev/null 2>&1
+    """)
+    host_key = " ".join(dexec(name, "cat /etc/ssh/ssh_host_ed25519_key.pub").split()[:2])
+    (SSH_DIR / "known_hosts").write_text(f"[127.0.0.1]:{SSH_PORT} {host_key}\n")
+    # A control master left by an earlier run would point at the container this one replaced.
+    run(["ssh", "-O", "exit", "-o", f"ControlPath={Path.home()}/.ansible/cp/%C", "-p", str(SSH_PORT),
+         f"{DEPLOY_USER}@127.0.0.1"], check=False)
+    for _attempt in range(40):
+        if run(["ansible", "-i", str(INVENTORY), "web", "-m", "ansible.builtin.ping"], check=False, cwd=ROOT).returncode == 0:
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"no SSH to {DEPLOY_USER}@127.0.0.1:{SSH_PORT} in the bench container")
 
 
 def playbook(log_name: str, *args: str) -> dict:
@@ -184,6 +219,32 @@ def measure_floor(suite: str) -> dict:
     seconds = time.monotonic() - t0
     run(["docker", "rm", "-f", FLOOR], check=False)
     return {"seconds": round(seconds, 2), "packages": pkgs.split(), "pip": ["-r requirements.txt", gunicorn_pkg]}
+
+
+def prepare_redeploy_floor() -> None:
+    """Before the new commit is published: a clone of the example repo, as the deploy's cache is (untimed)."""
+    dexec(NAME, "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null; "
+                f"rm -rf /root/floor.git /root/floor-release; git clone -q --bare /opt/pydeploy-examples/{REPO}.git /root/floor.git")
+
+
+def measure_redeploy_floor(commit: str) -> dict:
+    """The physical floor of a code-only redeploy, on the deployed host by hand: git fetch of the new commit into a
+    clone made beforehand, a checkout of it into a new directory, a gunicorn started on it from the live venv, and
+    health probes until it answers."""
+    script = f"""
+        git -C /root/floor.git fetch -q origin main:main
+        mkdir /root/floor-release
+        git -C /root/floor.git archive {commit} | tar -x -C /root/floor-release
+        systemd-run --unit=pydeploy-bench-floor-web --collect --working-directory=/root/floor-release \\
+            /srv/{APP}/current/.venv/bin/gunicorn app:app --bind 127.0.0.1:8003 >/dev/null 2>&1
+        until curl -fsS -o /dev/null http://127.0.0.1:8003/healthz 2>/dev/null; do sleep 0.05; done
+    """
+    log("redeploy floor: git fetch + checkout + gunicorn start + health probe, by hand (timed)")
+    t0 = time.monotonic()
+    dexec(NAME, script)
+    seconds = time.monotonic() - t0
+    dexec(NAME, "systemctl stop pydeploy-bench-floor-web; rm -rf /root/floor.git /root/floor-release", check=False)
+    return {"seconds": round(seconds, 2), "commit": commit}
 
 
 def wrk(args: argparse.Namespace, url: str, host: str | None) -> dict:
@@ -331,6 +392,7 @@ def machine(suite: str) -> dict:
         "container_suite": f"{suite} ({os_release[0]}, {os_release[1]})",
         "versions": [v for v in versions.splitlines() if v.strip()],
         "ansible": run(["ansible", "--version"]).stdout.splitlines()[0],
+        "connection": f"ssh {DEPLOY_USER}@127.0.0.1:{SSH_PORT} (published container port), sudo, the checkout's ansible.cfg",
     }
 
 
@@ -367,12 +429,12 @@ def chart(data: dict, path: Path) -> None:
     ax.set_title("latency ms (lower is better)")
     ax.legend()
     ax = axes[2]
-    rkeys = [k for k in ("floor", "converge", "noop", "redeploy") if k in runs]
+    rkeys = [k for k in ("floor", "converge", "noop", "redeploy_floor", "redeploy") if k in runs]
     rlabels = {"floor": "bare apt+pip\n(floor)", "converge": "fresh\nconverge", "noop": "no-change\nre-run",
-               "redeploy": "code-only\nredeploy"}
+               "redeploy_floor": "fetch+start\n(floor)", "redeploy": "code-only\nredeploy"}
     bars = ax.bar([rlabels[k] for k in rkeys], [runs[k]["seconds"] for k in rkeys], color="#57a")
     ax.bar_label(bars, fmt="%.1f s")
-    ax.set_title("Ansible wall time, s (lower is better)")
+    ax.set_title("Ansible over SSH, wall time s (lower is better)")
     summary = "   ".join(f"{c['name']}: {c['value']:.2f} ({c['op']} {c['target']:g} {'met' if c['pass'] else 'MISSED'})"
                          for c in data["checks"] if c["value"] is not None)
     fig.suptitle(f"pydeploy.web make bench, {data['date']} - {data['machine']['nproc']} CPUs, "
@@ -413,7 +475,7 @@ def main() -> int:
         commit_example("bench: release 1", "1")
         runs["floor"] = measure_floor(args.suite)
         log(f"converge: fresh container {NAME}")
-        start_container(NAME, args.suite)
+        start_container(NAME, args.suite, ssh=True)
         publish(NAME)
         log("converge: ansible-playbook site.yml on a fresh container (timed)")
         runs["converge"] = playbook("converge", site, *extra)
@@ -421,8 +483,10 @@ def main() -> int:
         runs["noop"] = playbook("noop", site, *extra)
         if runs["noop"]["changed"]:
             log(f"warning: the no-change run changed {runs['noop']['changed']} task(s)")
+        prepare_redeploy_floor()
         commit = commit_example("bench: release 2", f"2 ({int(time.time())})")
         publish(NAME)
+        runs["redeploy_floor"] = measure_redeploy_floor(commit)
         log(f"redeploy: ansible-playbook playbooks/deploy.yml with commit {commit[:12]} (timed)")
         runs["redeploy"] = playbook("redeploy", str(ROOT / "playbooks" / "deploy.yml"), *extra)
         runs["redeploy"]["commit"] = commit

@@ -94,17 +94,21 @@ def _load(direct, proxied, static, seed):
 
 
 def test_ratios_pass_and_fail_against_targets():
-    runs = {"floor": {"seconds": 50.0}, "converge": {"seconds": 70.0},
-            "noop": {"seconds": 20.0, "ok": 75, "changed": 5}}
+    runs = {"floor": {"seconds": 50.0}, "converge": {"seconds": 80.0},
+            "noop": {"seconds": 16.0, "ok": 75, "changed": 5},
+            "redeploy_floor": {"seconds": 2.0}, "redeploy": {"seconds": 8.0}}
     checks = {c["name"]: c for c in ratios(_load(2000, 1900, 30000, 800), runs)}
     assert checks["proxied / direct gunicorn"]["value"] == pytest.approx(0.95)
     assert checks["proxied / direct gunicorn"]["pass"]
     assert checks["static / proxied Flask"]["pass"]  # 15.8x
     assert checks["default stack / seed baseline"]["pass"]  # 2.375x
-    assert checks["fresh converge / bare installs"]["value"] == pytest.approx(1.4)
+    assert checks["fresh converge / bare installs"]["value"] == pytest.approx(1.6)
     assert not checks["fresh converge / bare installs"]["pass"]
-    assert checks["no-change re-run, s per task"]["value"] == pytest.approx(0.25)
+    assert checks["no-change re-run, s per task"]["value"] == pytest.approx(0.20)
     assert checks["no-change re-run, s per task"]["pass"]
+    assert checks["code-only redeploy, s"]["pass"]  # 8 s
+    assert checks["code-only redeploy / its floor"]["value"] == pytest.approx(4.0)
+    assert not checks["code-only redeploy / its floor"]["pass"]
 
     checks = {c["name"]: c for c in ratios(_load(2000, 1700, 15000, 1000), {})}
     assert not checks["proxied / direct gunicorn"]["pass"]  # 0.85
@@ -121,7 +125,7 @@ def test_format_table_lists_every_case_and_target():
     table = format_table(load, runs, ratios(load, runs))
     assert "(c) static file via nginx | 30000" in table
     assert "fresh converge (site.yml) | 70.0 | 80 | 40" in table
-    assert table.count("MISSED") == 2  # floor and no-change runs are missing
+    assert table.count("MISSED") == 4  # the floor, no-change and redeploy runs are missing
 
 
 HEY = """
