@@ -156,11 +156,27 @@ def setup_ssh(name: str) -> None:
     raise SystemExit(f"no SSH to {DEPLOY_USER}@127.0.0.1:{SSH_PORT} in the bench container")
 
 
+# Set by --mitogen: the timed runs use Mitogen's strategy (an opt-in; the collection does not need it).
+PLAYBOOK_ENV: dict[str, str] = {}
+
+
+def use_mitogen() -> str:
+    """Install Mitogen into the tool venv (from PyPI) and point the timed runs at its strategy; return its version."""
+    run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "mitogen"])
+    import ansible_mitogen  # pylint: disable=import-error,import-outside-toplevel
+
+    PLAYBOOK_ENV.update({
+        "ANSIBLE_STRATEGY_PLUGINS": str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"),
+        "ANSIBLE_STRATEGY": "mitogen_linear",
+    })
+    return run([sys.executable, "-m", "pip", "show", "mitogen"]).stdout.split("Version:")[1].split()[0]
+
+
 def playbook(log_name: str, *args: str) -> dict:
     """Run ansible-playbook with the shipped ansible.cfg; return wall seconds and the recap counters."""
     argv = ["ansible-playbook", "-i", str(INVENTORY), *args]
     t0 = time.monotonic()
-    res = run(argv, check=False, cwd=ROOT)
+    res = run(argv, check=False, cwd=ROOT, env={**os.environ, **PLAYBOOK_ENV})
     seconds = time.monotonic() - t0
     (RESULTS / f"{log_name}.log").write_text(res.stdout + res.stderr)
     if res.returncode != 0:
@@ -457,6 +473,7 @@ def main() -> int:
     p.add_argument("--mixed-rate", type=int, default=200, help="fast requests per second in the mixed-load case")
     p.add_argument("--mixed-clients", type=int, default=8, help="concurrent fast clients (keep-alive) in the mixed case")
     p.add_argument("--no-mixed", action="store_true", help="skip the mixed-load case")
+    p.add_argument("--mitogen", action="store_true", help="time the Ansible runs with Mitogen's strategy (opt-in)")
     p.add_argument("--load-only", action="store_true", help="reuse the running container, skip the Ansible timings")
     p.add_argument("--keep", action="store_true", help="leave the container running afterwards")
     p.add_argument("-e", "--extra-vars", action="append", default=[], help="passed to the site.yml runs (experiments)")
@@ -471,6 +488,7 @@ def main() -> int:
     load_before = loadavg()
     concurrent = others()
 
+    strategy = f"mitogen_linear (mitogen {use_mitogen()})" if args.mitogen else "linear"
     if not args.load_only:
         commit_example("bench: release 1", "1")
         runs["floor"] = measure_floor(args.suite)
@@ -508,6 +526,7 @@ def main() -> int:
         "wrk": {"threads": args.threads, "connections": args.connections, "duration": args.duration,
                 "warmup": args.warmup, "rounds": args.rounds},
         "extra_vars": args.extra_vars,
+        "strategy": strategy,
         "settings": deployed,
         "load": load,
         "mixed": mixed,
@@ -525,7 +544,8 @@ def main() -> int:
         print(f"\nMixed load: {args.mixed_rate} fast GETs/s from {args.mixed_clients} keep-alive clients for "
               f"{args.mixed_duration} s, alone and beside slow requests (8 s and 2 s) in all workers but one\n")
         print(format_mixed(mixed))
-    print(f"\nDeployed settings: {'; '.join(deployed['deployed'])}")
+    print(f"\nAnsible: {data['machine']['connection']}, strategy {strategy}")
+    print(f"Deployed settings: {'; '.join(deployed['deployed'])}")
     print(f"Other containers running meanwhile: {', '.join(concurrent) or 'none'}; "
           f"load average before {load_before}, after {data['loadavg_after']}")
     print(f"Results: {out} (wall {data['wall_seconds']} s)")
