@@ -73,6 +73,12 @@ def test_gunicorn_is_recent_and_in_the_venv(host):
     assert not host.package("python3-gunicorn").is_installed
 
 
+def test_gunicorn_logs_no_error(host):
+    # gunicorn 25.1+ tried to open a control socket under the read-only $HOME ("Control server error").
+    log = host.check_output(f"journalctl --no-pager -o cat -u {APP}.service -u {APP}-candidate.service")
+    assert "[ERROR]" not in log
+
+
 def test_static_served_by_nginx_with_gunicorn_stopped(host):
     host.run_test(f"systemctl stop {APP}.socket {APP}.service")
     try:
