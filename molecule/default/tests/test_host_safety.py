@@ -121,6 +121,21 @@ def test_a_link_planted_in_shared_data_does_not_redirect_root(host):
     deploy(book="site.yml")
 
 
+def test_a_link_in_place_of_an_app_directory_is_refused(host):
+    # As on a host upgraded from 0.1, where the app user owned app_root and could have replaced .cache by a link.
+    cache = f"/srv/{APP}/.cache"
+    host.run_test(f"mv {cache} /root/cache-kept && ln -s /etc {cache}")
+    try:
+        rc, out = deploy(check=False, book="site.yml")
+        assert rc != 0
+        assert f"{cache} is a symbolic link" in out
+        etc = host.file("/etc")
+        assert (etc.user, etc.group, etc.mode) == ("root", "root", 0o755)
+    finally:
+        host.run_test(f"rm {cache} && mv /root/cache-kept {cache}")
+    assert http(host, "/")["status"] == 200
+
+
 def test_links_committed_in_the_repo_are_neutralised(host):
     host.run_test("mkdir -p /etc/pydeploy-victim2 && chmod 0755 /etc/pydeploy-victim2")
     links = {"static/leak": "/etc", ".pydeploy": "/etc/pydeploy-victim2", "static/inside": "hello.txt"}
