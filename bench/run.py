@@ -9,7 +9,8 @@ Steps, each on this machine only (load runs on the container's loopback):
                `proxy_pass`; the same threads, connections and duration for every case, rounds interleaved.
   5. mixed:    fast requests at a fixed rate (hey -q) through nginx, first alone, then while slow requests (2 s and
                8 s) occupy all workers but one, for sync, gthread (the deployed settings), gthread without nginx
-               upstream keep-alive, and an ASGI app on uvicorn's worker; the same worker count for each.
+               upstream keep-alive, gthread accepting only while a thread is free, and an ASGI app on uvicorn's
+               worker; the same worker count for each.
 Writes bench/results/latest.json, bench/results/chart.png and prints a table. See docs/performance.md.
 """
 
@@ -357,6 +358,9 @@ def measure_mixed(args: argparse.Namespace) -> dict:
         f"sync, {workers} workers": (f"{app_server} -k sync --threads 1", keepalive),
         f"gthread, {workers} workers x {threads} threads (deployed)": (f"{app_server} -k gthread", keepalive),
         f"gthread, {workers} x {threads}, no upstream keep-alive": (f"{app_server} -k gthread", 0),
+        # A gthread worker accepts while it has fewer than worker_connections connections, busy threads or not.
+        f"gthread, {workers} x {threads}, worker_connections {threads}, no upstream keep-alive": (
+            f"{app_server} -k gthread --worker-connections {threads}", 0),
         f"ASGI (uvicorn_worker), {workers} workers": (
             f"{ASGI_VENV}/bin/gunicorn --chdir {ASGI_VENV} asgi_app:app -k uvicorn_worker.UvicornWorker "
             f"--workers {workers} --bind 127.0.0.1:8002", keepalive),
