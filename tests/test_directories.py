@@ -56,3 +56,18 @@ def test_apply_does_not_follow_a_link_that_replaced_the_directory(tmp_path):
     with pytest.raises(OSError):
         directories.apply(str(tmp_path / "d"), os.getuid(), os.getgid(), 0o700)
     assert ((tmp_path / "victim").stat().st_mode & 0o7777) == 0o755
+
+
+def test_remove_takes_a_link_not_its_target_and_a_tree_without_following_links(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("x")
+    (tmp_path / "link").symlink_to(victim)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "inner-link").symlink_to(victim)
+    directories.remove(str(tmp_path / "link"))
+    directories.remove(str(tree))
+    assert not os.path.lexists(tmp_path / "link")
+    assert not tree.exists()
+    assert (victim / "keep").read_text() == "x"

@@ -8,13 +8,15 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: directories
-short_description: Create directories with their owner and mode in one call, refusing symbolic links
+short_description: Create directories with their owner and mode, and remove paths, in one call, never following links
 description:
   - Makes sure each directory of O(directories) exists, in the order given, with its owner, group and mode.
   - A path that is a symbolic link, or anything other than a directory, stops the module with an error naming it,
     before it changes anything. Owner and mode are changed through a descriptor opened with C(O_NOFOLLOW), so a
     link that replaces a directory meanwhile is not followed either.
   - Missing parents of a path are created as root with mode 0755, like C(mkdir -p).
+  - Then removes each path of O(absent) that exists. A symbolic link is removed itself, never what it points to; a
+    directory is removed with its contents, without following links inside it.
   - One module call for a list of directories, where a loop of M(ansible.builtin.file) makes one call per directory.
 version_added: 0.2.0
 author: pydeploy.web maintainers (!UNKNOWN)
@@ -41,6 +43,11 @@ options:
         description: Octal mode as a string, such as V("0750").
         type: str
         required: true
+  absent:
+    description: Paths to remove when they exist (files, links or directory trees), after the directories are made.
+    type: list
+    elements: path
+    default: []
 attributes:
   check_mode:
     support: full
@@ -62,10 +69,11 @@ EXAMPLES = r"""
       - {path: /srv/myapp/releases, mode: "0755"}
       - {path: /srv/myapp/shared, owner: myapp, group: myapp, mode: "0750"}
 
-- name: A config directory the app's group may read
+- name: A config directory the app's group may read, without the deploy key of an earlier configuration
   pydeploy.web.directories:
     directories:
       - {path: /etc/myapp, group: myapp, mode: "0750"}
+    absent: [/etc/myapp/deploy_key]
 """
 
 RETURN = r"""
@@ -77,11 +85,18 @@ directories:
   sample:
     - {path: /srv/myapp, created: false, changed: false}
     - {path: /srv/myapp/shared, created: true, changed: true}
+removed:
+  description: The paths of O(absent) that existed and were removed (or would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/myapp/deploy_key]
 """
 
 import grp
 import os
 import pwd
+import shutil
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
@@ -164,6 +179,15 @@ def apply(path, uid, gid, mode):
     return created
 
 
+def remove(path):
+    """Remove a file, a link (not its target) or a directory tree (links inside are removed, not followed)."""
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -178,6 +202,7 @@ def main():
                     "mode": {"type": "str", "required": True},
                 },
             },
+            "absent": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )
@@ -200,8 +225,20 @@ def main():
                     module.fail_json(msg="cannot make %s a directory of %s:%s %s: %s" % (
                         entry["path"], entry["owner"], entry["group"], entry["mode"], exc), directories=results)
         results.append({"path": entry["path"], "created": current is None, "changed": changed})
-    changed = any(r["changed"] for r in results)
-    module.exit_json(changed=changed, directories=results,
+    removed = []
+    for path in module.params["absent"]:
+        if not os.path.lexists(path):
+            continue
+        before += "%s: present\n" % path
+        after += "%s: absent\n" % path
+        if not module.check_mode:
+            try:
+                remove(path)
+            except OSError as exc:
+                module.fail_json(msg="cannot remove %s: %s" % (path, exc), directories=results, removed=removed)
+        removed.append(path)
+    changed = bool(removed) or any(r["changed"] for r in results)
+    module.exit_json(changed=changed, directories=results, removed=removed,
                      diff={"before": before, "after": after} if changed else {})
 
 
