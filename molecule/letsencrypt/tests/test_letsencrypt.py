@@ -29,6 +29,15 @@ def test_certificate_issued_by_the_acme_server(host):
     assert out == host.check_output(LIVE)
 
 
+def test_certificate_covers_the_www_name_which_redirects_to_the_bare_name(host):
+    out = served(host, f"www.{DOMAIN}")
+    assert "Pebble" in out, out
+    assert f"DNS:www.{DOMAIN}" in out
+    head = host.check_output(f"curl -sk --max-time 10 --resolve www.{DOMAIN}:443:127.0.0.1 -D - -o /dev/null https://www.{DOMAIN}/x?y=1")
+    assert head.split()[1] == "301", head
+    assert f"location: https://{DOMAIN}/x?y=1" in head.lower()
+
+
 def test_https_serves_the_app(host):
     out = host.check_output(f"{CURL} -D - https://{DOMAIN}/")
     assert out.startswith("HTTP/2 200") and "Hello from pydeploy.web" in out
