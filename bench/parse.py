@@ -61,11 +61,14 @@ def parse_hey(text: str) -> dict:
     codes = {int(c): int(n) for c, n in re.findall(r"^\s*\[(\d{3})\]\s+(\d+) responses", text, re.M)}
     errors_block = text.split("Error distribution:", 1)
     errors = sum(int(n) for n in re.findall(r"^\s*\[(\d+)\]\s", errors_block[1], re.M)) if len(errors_block) > 1 else 0
+    slowest_ms = float(slowest.group(1)) * 1000.0 if slowest else None
+    # With fewer than 100 responses hey prints no 99% line (a "0% in 0.0000 secs" instead): the p99 is the slowest.
+    p99 = dist.get(99.0) or slowest_ms
     return {
         "rps": float(rps.group(1)),
         "p50_ms": dist.get(50.0),
-        "p99_ms": dist.get(99.0),
-        "slowest_ms": float(slowest.group(1)) * 1000.0 if slowest else None,
+        "p99_ms": p99,
+        "slowest_ms": slowest_ms,
         "ok": sum(n for c, n in codes.items() if 200 <= c < 300),
         "non_2xx": sum(n for c, n in codes.items() if not 200 <= c < 300),
         "errors": errors,
@@ -143,12 +146,15 @@ def mixed_check(mixed: dict, default: str) -> dict:
 
 def format_mixed(mixed: dict) -> str:
     """A Markdown table of the mixed-load cases."""
-    out = ["| Server config | fast p50 ms | fast p99 ms | slowest ms | p99 with slow | slowest with slow | ratio p99 | errors |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out = ["| Server config | uniform r/s | fast p50 ms | fast p99 ms | slowest ms | p99 with slow | slowest with slow "
+           "| ratio p99 | fast done alone / with slow | errors |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, case in mixed.items():
         base, mix = case["base"], case["mixed"]
-        out.append(f"| {name} | {_fmt(base['p50_ms'])} | {_fmt(base['p99_ms'])} | {_fmt(base['slowest_ms'], 0)} | "
+        rps = case.get("uniform", {}).get("rps")
+        out.append(f"| {name} | {_fmt(rps, 0)} | {_fmt(base['p50_ms'])} | {_fmt(base['p99_ms'])} | {_fmt(base['slowest_ms'], 0)} | "
                    f"{_fmt(mix['p99_ms'])} | {_fmt(mix['slowest_ms'], 0)} | {_fmt(_ratio(mix['p99_ms'], base['p99_ms']))} | "
+                   f"{base['ok']} / {mix['ok']} | "
                    f"{base['errors'] + base['non_2xx'] + mix['errors'] + mix['non_2xx']} |")
     return "\n".join(out)
 

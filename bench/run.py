@@ -348,23 +348,28 @@ def measure_mixed(args: argparse.Namespace) -> dict:
     dexec(NAME, f"test -x {ASGI_VENV}/bin/gunicorn || {{ python3 -m venv {ASGI_VENV} && "
                 f"{ASGI_VENV}/bin/pip install -q --disable-pip-version-check {shlex.quote(gunicorn_pkg)} uvicorn-worker; }}\n"
                 f"cat >{ASGI_VENV}/asgi_app.py <<'EOF'\n{ASGI_APP}EOF")
-    deployed = dexec(NAME, f"grep -E '^(workers|threads) ' {conf}")
-    workers = int(next(ln.split("=")[1] for ln in deployed.splitlines() if ln.startswith("workers")))
-    threads = int(next((ln.split("=")[1] for ln in deployed.splitlines() if ln.startswith("threads")), "1"))
+    deployed = dict(ln.split(" = ", 1) for ln in dexec(NAME, f"grep -E '^(workers|threads|worker_class) ' {conf}").splitlines())
+    workers, threads = int(deployed["workers"]), max(2, int(deployed.get("threads", "1")))
+    worker_class = deployed.get("worker_class", '"sync"').strip('"')
     keepalive_line = dexec(NAME, f"grep -hoE '^\\s*keepalive [0-9]+' /etc/nginx/sites-enabled/{APP}.conf || true").split()
     keepalive = int(keepalive_line[-1]) if keepalive_line else 0
     app_server = f"{root}/current/.venv/bin/gunicorn --config {conf} --bind 127.0.0.1:8002"
+    gthread = f"{app_server} -k gthread --threads {threads}"
     configs = {
-        f"sync, {workers} workers": (f"{app_server} -k sync --threads 1", keepalive),
-        f"gthread, {workers} workers x {threads} threads (deployed)": (f"{app_server} -k gthread", keepalive),
-        f"gthread, {workers} x {threads}, no upstream keep-alive": (f"{app_server} -k gthread", 0),
+        f"sync, {workers} workers": (f"{app_server} -k sync --threads 1", 0),
+        f"gthread, {workers} x {threads} threads, upstream keep-alive {keepalive or 16}": (gthread, keepalive or 16),
+        f"gthread, {workers} x {threads}, no upstream keep-alive": (gthread, 0),
         # A gthread worker accepts while it has fewer than worker_connections connections, busy threads or not.
         f"gthread, {workers} x {threads}, worker_connections {threads}, no upstream keep-alive": (
-            f"{app_server} -k gthread --worker-connections {threads}", 0),
+            f"{gthread} --worker-connections {threads}", 0),
         f"ASGI (uvicorn_worker), {workers} workers": (
             f"{ASGI_VENV}/bin/gunicorn --chdir {ASGI_VENV} asgi_app:app -k uvicorn_worker.UvicornWorker "
-            f"--workers {workers} --bind 127.0.0.1:8002", keepalive),
+            f"--workers {workers} --bind 127.0.0.1:8002", keepalive or 16),
     }
+    # The one this collection deploys by default.
+    default = next((name for name in configs if name.startswith(worker_class + ",")
+                    and (worker_class != "gthread" or "upstream keep-alive" in name and "no upstream" not in name)), "")
+    configs = {(name + " (deployed)" if name == default else name): value for name, value in configs.items()}
     slow = max(1, workers - 1)
     common = f"--uid={APP} --gid={APP} --working-directory={root}/current -p EnvironmentFile=/etc/pydeploy/{APP}/env --collect"
     results: dict = {}
@@ -376,6 +381,8 @@ def measure_mixed(args: argparse.Namespace) -> dict:
                         f"cat >{MIXED_CONF} <<'EOF'\n{mixed_nginx(pool)}EOF\nnginx -t -q && systemctl reload nginx")
             expect("http://127.0.0.1:8082/", None, "Hello")
             hey(argparse.Namespace(**{**vars(args), "mixed_duration": 2}), "http://127.0.0.1:8082/")  # warm-up
+            # Uniform load first, as the load cases above: closed-loop wrk, what the server does flat out.
+            uniform = wrk(args, "http://127.0.0.1:8082/", None)
             base = hey(args, "http://127.0.0.1:8082/")
             # All workers but one get a slow request at all times: curl loops of 8 s and 2 s requests.
             loops = "; ".join(
@@ -388,8 +395,10 @@ def measure_mixed(args: argparse.Namespace) -> dict:
             finally:
                 dexec(NAME, "systemctl stop " + " ".join(f"pydeploy-bench-slow{i}" for i in range(slow)), check=False)
             results[name] = {"server": server, "upstream_keepalive": pool, "slow_in_flight": slow,
+                             "uniform": {k: v for k, v in uniform.items() if k != "raw"},
                              "base": {k: v for k, v in base.items() if k != "raw"},
-                             "mixed": {k: v for k, v in mixed.items() if k != "raw"}}
+                             "mixed": {k: v for k, v in mixed.items() if k != "raw"},
+                             "hey_output": {"base": base["raw"], "mixed": mixed["raw"]}}
     finally:
         dexec(NAME, f"systemctl stop {MIXED_UNIT} 2>/dev/null || true; rm -f {MIXED_CONF}; "
                     "nginx -t -q && systemctl reload nginx", check=False)

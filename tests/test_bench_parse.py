@@ -163,6 +163,11 @@ def test_parse_hey_reads_rate_latency_codes_and_errors():
     assert (got["ok"], got["non_2xx"], got["errors"]) == (1996, 1, 2)
 
 
+def test_parse_hey_takes_the_slowest_as_p99_when_hey_prints_none():
+    few = HEY.replace("  99% in 0.0452 secs\n", "  0% in 0.0000 secs\n")
+    assert parse_hey(few)["p99_ms"] == pytest.approx(2006.1)
+
+
 def test_parse_hey_rejects_failed_run():
     with pytest.raises(ValueError):
         parse_hey("Error: connection refused")
