@@ -22,6 +22,8 @@ if [ -z "${PYDEPLOY_SKIP_STATIC:-}" ]; then
   antsibull-changelog lint
   log "sanity: ansible-test sanity (scripts/sanity.sh)"
   bash scripts/sanity.sh
+  log "galaxy-importer on the built collection (scripts/galaxy-importer.sh)"
+  bash scripts/galaxy-importer.sh
   log "unit tests: pytest tests/"
   python -m pytest -q tests/
   log "ansible-core range: playbook syntax checks (scripts/version-matrix.sh --syntax-only)"
