@@ -20,7 +20,8 @@ rm -rf "$base/build"
 mkdir -p "$base/build"
 ansible-galaxy collection build --output-path "$base/build" --force >/dev/null
 printf '[galaxy-importer]\nRUN_ANSIBLE_TEST = False\nRUN_ANSIBLE_LINT = True\n' >"$base/galaxy-importer.cfg"
-out="$(PATH="$venv/bin:$PATH" GALAXY_IMPORTER_CONFIG="$base/galaxy-importer.cfg" \
+# It writes importer_result.json into the working directory: run it in .cache/.
+out="$(cd "$base" && PATH="$venv/bin:$PATH" GALAXY_IMPORTER_CONFIG="$base/galaxy-importer.cfg" \
   "$venv/bin/python" -m galaxy_importer.main "$base"/build/pydeploy-web-*.tar.gz 2>&1)" || { echo "$out"; exit 1; }
 # The importer lints without the collection's dependencies installed, so it cannot resolve community.crypto's modules
 # (a warning Galaxy shows too). Anything else it warns of, or an error, fails the check.
