@@ -50,6 +50,153 @@ def http(host, path="/", hostname=DOMAIN, method="GET", body="", port=80, scheme
     return json.loads(cmd.stdout)
 
 
+_WS = r"""
+import base64, hashlib, json, os, socket, ssl, struct, sys
+path, host, port, scheme, message, timeout, unix = sys.argv[1:8]
+timeout = float(timeout)
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, 1.3
+out = {"status": 0, "reply": None, "error": ""}
+
+
+class Conn:
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b""
+
+    def read(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed after %d of %d bytes" % (len(self.buf), n))
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def head(self):
+        while b"\r\n\r\n" not in self.buf:
+            if len(self.buf) > 65536:
+                raise ValueError("response headers too long")
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed during the handshake")
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        return head.decode("iso-8859-1")
+
+    def send(self, opcode, payload):
+        # A client masks every frame it sends (RFC 6455, 5.3).
+        mask = os.urandom(4)
+        n = len(payload)
+        if n < 126:
+            header = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+        elif n < 65536:
+            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+        else:
+            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def frame(self):
+        b0, b1 = self.read(2)
+        if b1 & 0x80:
+            raise ValueError("the server sent a masked frame")
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self.read(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self.read(8))[0]
+        return bool(b0 & 0x80), b0 & 0x0F, self.read(n)
+
+    def message(self):
+        # One whole message: control frames in between are answered or returned, fragments joined.
+        opcode, parts = None, []
+        while True:
+            fin, op, data = self.frame()
+            if op == 0x9:
+                self.send(0xA, data)
+                continue
+            if op == 0xA:
+                continue
+            if op == 0x8:
+                return op, data
+            if op != 0x0:
+                opcode = op
+            parts.append(data)
+            if fin:
+                return opcode, b"".join(parts)
+
+
+def close_reason(data):
+    if len(data) < 2:
+        return "no status code"
+    return "%d %s" % (struct.unpack("!H", data[:2])[0], data[2:].decode("utf-8", "replace"))
+
+
+sock = None
+try:
+    if unix:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(unix)
+    else:
+        sock = socket.create_connection(("127.0.0.1", int(port)), timeout=timeout)
+    if scheme == "https":
+        # Send the name as SNI, as a browser does: the default server refuses handshakes without a known name.
+        sock = ssl._create_unverified_context().wrap_socket(sock, server_hostname=host)
+    conn = Conn(sock)
+    key = base64.b64encode(os.urandom(16)).decode()
+    conn.sock.sendall((
+        "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, host, key)
+    ).encode())
+    lines = conn.head().split("\r\n")
+    out["status"] = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if out["status"] != 101:
+        raise ValueError("no upgrade: " + lines[0])
+    expect = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+    if headers.get("sec-websocket-accept") != expect:
+        raise ValueError("Sec-WebSocket-Accept is %r, expected %r" % (headers.get("sec-websocket-accept"), expect))
+    if headers.get("upgrade", "").lower() != "websocket":
+        raise ValueError("Upgrade is %r" % headers.get("upgrade"))
+    conn.send(0x1, message.encode())
+    opcode, data = conn.message()
+    if opcode == 0x8:
+        raise ValueError("closed by the server before a reply: " + close_reason(data))
+    if opcode != 0x1:
+        raise ValueError("expected a text frame, got opcode %d" % opcode)
+    out["reply"] = data.decode()
+    # Closing handshake: send a close frame and wait for the server's.
+    conn.send(0x8, struct.pack("!H", 1000))
+    while True:
+        opcode, data = conn.message()
+        if opcode == 0x8:
+            break
+except Exception as exc:  # refused, timed out, no upgrade, bad accept key, closed early
+    out["error"] = type(exc).__name__ + ": " + str(exc)
+finally:
+    if sock is not None:
+        sock.close()
+print(json.dumps(out))
+"""
+
+
+def ws_roundtrip(host, path="/ws", message="hello", hostname=DOMAIN, port=80, scheme="http", timeout=10, *, unix=""):
+    """Open a websocket inside the container, send one text message and read one back, then close cleanly.
+
+    Returns {"status": the handshake's HTTP status (101; 0 without an answer), "reply": the text received or None,
+    "error": "" when the handshake, the round trip and the closing handshake all worked}.
+    unix: connect to this unix socket (e.g. gunicorn's) instead of 127.0.0.1:port.
+    """
+    cmd = host.run(
+        "python3 -c %s %s %s %s %s %s %s %s",
+        _WS, path, hostname, str(port), scheme, message, str(timeout), unix,
+    )
+    assert cmd.rc == 0, cmd.stderr
+    return json.loads(cmd.stdout)
+
+
 def wait_http(host, path="/", status=200, timeout=30, **kw):
     deadline = time.time() + timeout
     while True:
