@@ -4,7 +4,7 @@ import os
 import time
 
 import pytest
-from pydeploy_testlib import APP, DOMAIN, http, live_release, playbook, publish_commit, recap_changed, wait_http
+from pydeploy_testlib import APP, DOMAIN, http, live_release, live_unit, playbook, publish_commit, recap_changed, wait_http
 
 # The whole suite runs on Debian 12; the matrix suites (11, 13) run the checks of the served stack only.
 FULL = os.environ.get("MOLECULE_DISTRO", "bookworm") == "bookworm"
@@ -42,7 +42,10 @@ def test_text_is_gzipped(host):
 
 
 def test_gunicorn_socket_only_nginx_can_use(host):
-    sock = host.file(f"/run/pydeploy/{APP}.sock")
+    link = host.file(f"/run/pydeploy/{APP}.sock")
+    assert link.is_symlink
+    assert host.check_output(f"stat -c %U /run/pydeploy/{APP}.sock") == "root"  # the link itself, root's
+    sock = host.file(link.linked_to)
     assert sock.is_socket
     assert sock.user == APP
     assert sock.group == "www-data"
@@ -60,10 +63,18 @@ def test_nothing_but_nginx_and_sshd_listens_on_tcp(host):
 
 
 def test_services_enabled_and_running(host):
-    for unit in (f"{APP}.socket", f"{APP}.service", "nginx.service"):
+    live = live_unit(host)
+    for unit in (f"{live}.socket", f"{live}.service", "nginx.service"):
         svc = host.service(unit)
         assert svc.is_enabled, unit
         assert svc.is_running, unit
+    # The other instance stopped after the last deploy drained it, and does not start at boot.
+    idle = f"{APP}@" + ("green" if live.endswith("@blue") else "blue")
+    for unit in (f"{idle}.socket", f"{idle}.service"):
+        assert not host.service(unit).is_running, unit
+        assert not host.service(unit).is_enabled, unit
+    # The link is re-created at boot (/run is a tmpfs).
+    assert host.file(f"/etc/tmpfiles.d/pydeploy-{APP}.conf").contains(f"{live.replace('@', '-')}.sock")
 
 
 def test_gunicorn_is_recent_and_in_the_venv(host):
@@ -75,31 +86,33 @@ def test_gunicorn_is_recent_and_in_the_venv(host):
 
 def test_gunicorn_logs_no_error(host):
     # gunicorn 25.1+ tried to open a control socket under the read-only $HOME ("Control server error").
-    log = host.check_output(f"journalctl --no-pager -o cat -u {APP}.service -u {APP}-candidate.service")
+    log = host.check_output(f"journalctl --no-pager -o cat -u '{APP}@*.service'")
     assert "[ERROR]" not in log
 
 
 def test_static_served_by_nginx_with_gunicorn_stopped(host):
-    host.run_test(f"systemctl stop {APP}.socket {APP}.service")
+    live = live_unit(host)
+    host.run_test(f"systemctl stop {live}.socket {live}.service")
     try:
         r = http(host, "/static/hello.txt")
         assert r["status"] == 200
         assert r["body"] == "Served by nginx, not by the app.\n"
         assert http(host, "/")["status"] == 502  # the app itself is down
     finally:
-        host.run_test(f"systemctl start {APP}.socket {APP}.service")
+        host.run_test(f"systemctl start {live}.socket {live}.service")
     assert wait_http(host, "/")["status"] == 200
 
 
 def test_service_comes_back_after_main_process_is_killed(host):
-    pid = host.check_output(f"systemctl show -p MainPID --value {APP}.service")
+    live = live_unit(host)
+    pid = host.check_output(f"systemctl show -p MainPID --value {live}.service")
     assert int(pid) > 0
     host.run_test(f"kill -9 {pid}")
     deadline = time.time() + 30
     new = pid
     while time.time() < deadline:
-        new = host.check_output(f"systemctl show -p MainPID --value {APP}.service")
-        if new not in ("0", pid) and host.service(f"{APP}.service").is_running:
+        new = host.check_output(f"systemctl show -p MainPID --value {live}.service")
+        if new not in ("0", pid) and host.service(f"{live}.service").is_running:
             break
         time.sleep(0.5)
     assert new not in ("0", pid)

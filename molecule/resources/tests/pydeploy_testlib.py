@@ -259,3 +259,17 @@ def publish_commit(example="flask_hello", version=None, edits=None, message=None
 
 def live_release(host, app=APP):
     return host.file(f"/srv/{app}/current").linked_to
+
+
+def live_instance(host, app=APP):
+    """The server instance (blue or green) the app's socket path points at, or "" when it points nowhere."""
+    target = host.run(f"readlink /run/pydeploy/{app}.sock").stdout.strip()
+    prefix = f"/run/pydeploy/{app}-"
+    return target[len(prefix):-len(".sock")] if target.startswith(prefix) and target.endswith(".sock") else ""
+
+
+def live_unit(host, app=APP):
+    """The systemd unit name (without suffix) of the serving instance, e.g. hello@blue."""
+    instance = live_instance(host, app)
+    assert instance, f"/run/pydeploy/{app}.sock points at no instance"
+    return f"{app}@{instance}"

@@ -9,6 +9,7 @@ import secrets
 
 import pytest
 from conftest import DOMAIN, cert_pem, key_pem, make_key
+from pydeploy_testlib import live_unit
 
 CURL = f"curl -sk --max-time 10 --resolve {DOMAIN}:443:127.0.0.1"
 KEY = make_key()
@@ -62,5 +63,5 @@ def test_env_file_holds_secret_for_the_app_only(host, converge):
 
 
 def test_memory_deny_write_execute_can_be_turned_off(host, converge):
-    assert host.check_output("systemctl show -p MemoryDenyWriteExecute --value hello.service") == "no"
+    assert host.check_output(f"systemctl show -p MemoryDenyWriteExecute --value {live_unit(host)}.service") == "no"
     assert "Hello from pydeploy.web" in host.check_output(f"{CURL} https://{DOMAIN}/")

@@ -86,8 +86,14 @@ def live_id():
     return os.path.basename(readlink("current"))
 
 
+def live_unit():
+    """The serving instance's unit: the app's socket path links to /run/pydeploy/<app>-<instance>.sock."""
+    target = sh("readlink /run/pydeploy/%s.sock" % APP).strip()
+    return "%s@%s.service" % (APP, target.rsplit("-", 1)[1][:-len(".sock")])
+
+
 def master_pid():
-    return int(sh("systemctl show %s -p MainPID --value" % APP).strip())
+    return int(sh("systemctl show %s -p MainPID --value" % live_unit()).strip())
 
 
 def master_python():
