@@ -42,6 +42,14 @@ def test_check_mode_counts_an_unknown_user_as_a_change(tmp_path):
     assert planned[0][4] is None  # absent: would be created
 
 
+def test_check_mode_leaves_only_the_unknown_id_open_on_an_existing_directory(tmp_path):
+    (tmp_path / "d").mkdir()
+    _entry, uid, gid, _mode, current = directories.plan(
+        [dict(entry(tmp_path / "d"), owner="no-such-user-pydeploy")], check_mode=True)[0]
+    assert (uid, gid) == (None, os.getgid())
+    assert current["uid"] != uid  # counts as a change, as the files module counts it
+
+
 def test_apply_creates_parents_and_sets_the_mode(tmp_path):
     path = tmp_path / "a" / "b"
     assert directories.apply(str(path), os.getuid(), os.getgid(), 0o750)

@@ -39,6 +39,17 @@ def test_plan_sees_new_changed_and_unchanged_files(tmp_path):
     assert files.plan_file(spec(tmp_path / "same", mode="0600"))["attrs_changed"]
 
 
+def test_an_unknown_group_fails_but_counts_as_a_change_in_check_mode(tmp_path):
+    (tmp_path / "conf").write_text("x\n")
+    os.chmod(tmp_path / "conf", 0o644)
+    unknown = dict(spec(tmp_path / "conf"), group="no-such-group-pydeploy")
+    with pytest.raises(ValueError, match="unknown group"):
+        files.plan_file(unknown)
+    item = files.plan_file(unknown, check_mode=True)
+    assert (item["uid"], item["gid"]) == (os.getuid(), None)
+    assert item["attrs_changed"] and not item["content_changed"]
+
+
 def test_plan_refuses_a_link_in_place_of_a_file(tmp_path):
     (tmp_path / "target").write_text("secret\n")
     (tmp_path / "conf").symlink_to(tmp_path / "target")

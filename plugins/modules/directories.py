@@ -93,25 +93,12 @@ removed:
   sample: [/etc/myapp/deploy_key]
 """
 
-import grp
 import os
-import pwd
 import shutil
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-
-
-def _ids(owner, group):
-    try:
-        uid = pwd.getpwnam(owner).pw_uid
-    except KeyError:
-        raise ValueError("unknown user %r" % owner) from None
-    try:
-        gid = grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise ValueError("unknown group %r" % group) from None
-    return uid, gid
+from ansible_collections.pydeploy.web.plugins.module_utils.fs import parse_mode, resolve_ids
 
 
 def _state(st):
@@ -127,25 +114,16 @@ def _describe(path, state):
 def plan(entries, lstat=os.lstat, check_mode=False):
     """Check every entry before anything changes. Returns [(entry, uid, gid, mode, current state or None)].
 
-    In check mode an unknown owner or group (a user the same play creates first) counts as a change, not an error.
+    In check mode an unknown owner or group (a user the same play creates first) has the id None and counts as a
+    change, not an error.
     """
     planned = []
     for entry in entries:
         path = entry["path"]
         if not os.path.isabs(path):
             raise ValueError("%s is not an absolute path" % path)
-        try:
-            mode = int(entry["mode"], 8)
-        except (TypeError, ValueError):
-            raise ValueError("mode %r of %s is not an octal mode" % (entry["mode"], path)) from None
-        if mode > 0o7777:
-            raise ValueError("mode %r of %s is not an octal mode" % (entry["mode"], path))
-        try:
-            uid, gid = _ids(entry["owner"], entry["group"])
-        except ValueError:
-            if not check_mode:
-                raise
-            uid, gid = entry["owner"], entry["group"]
+        mode = parse_mode(entry["mode"], path)
+        uid, gid = resolve_ids(entry["owner"], entry["group"], check_mode)
         try:
             st = lstat(path)
         except FileNotFoundError:
@@ -217,7 +195,9 @@ def main():
         changed = current != wanted
         if changed:
             before += _describe(entry["path"], current)
-            after += _describe(entry["path"], wanted)
+            # An id not known yet (check mode) is shown by its name.
+            after += _describe(entry["path"], dict(wanted, uid=entry["owner"] if uid is None else uid,
+                                                   gid=entry["group"] if gid is None else gid))
             if not module.check_mode:
                 try:
                     apply(entry["path"], uid, gid, mode)

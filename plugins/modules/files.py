@@ -139,37 +139,14 @@ removed:
   sample: [/etc/nginx/sites-enabled/default]
 """
 
-import grp
 import os
-import pwd
 import shlex
 import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_text
-
-
-def _ids(owner, group):
-    try:
-        uid = pwd.getpwnam(owner).pw_uid
-    except KeyError:
-        raise ValueError("unknown user %r" % owner) from None
-    try:
-        gid = grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise ValueError("unknown group %r" % group) from None
-    return uid, gid
-
-
-def _mode(value, path):
-    try:
-        mode = int(value, 8)
-    except (TypeError, ValueError):
-        mode = -1
-    if not 0 <= mode <= 0o7777:
-        raise ValueError("mode %r of %s is not an octal mode" % (value, path))
-    return mode
+from ansible_collections.pydeploy.web.plugins.module_utils.fs import parse_mode, resolve_ids
 
 
 def plan_file(spec, check_mode=False):
@@ -177,13 +154,8 @@ def plan_file(spec, check_mode=False):
     dest = spec["dest"]
     if not os.path.isabs(dest):
         raise ValueError("%s is not an absolute path" % dest)
-    mode = _mode(spec["mode"], dest)
-    try:
-        uid, gid = _ids(spec["owner"], spec["group"])
-    except ValueError:
-        if not check_mode:
-            raise
-        uid, gid = -1, -1  # a user or group the same play creates first
+    mode = parse_mode(spec["mode"], dest)
+    uid, gid = resolve_ids(spec["owner"], spec["group"], check_mode)  # None: not created yet (check mode only)
     data = to_bytes(spec["content"], errors="surrogate_or_strict")
     try:
         st = os.lstat(dest)
