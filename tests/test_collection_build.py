@@ -21,7 +21,7 @@ ALLOWED = [re.compile(p) for p in (
     r"changelogs/(changelog|config)\.yaml",
     r"docs/[\w-]+\.md",
     r"docs/bench/[\w-]+\.png",
-    r"playbooks/[\w-]+\.yml",
+    r"playbooks/(tasks/)?[\w-]+\.yml",
     r"plugins/(action|modules|module_utils|filter|lookup|doc_fragments)/\w+\.py",
     r"plugins/(filter|test)/\w+\.yml",  # docs of filter and test plugins
     r"roles/\w+/README\.md",
@@ -42,7 +42,7 @@ def test_build_tarball_contents(tmp_path):
     with tarfile.open(build(tmp_path)) as tar:
         members = tar.getmembers()
     names = [m.name for m in members]
-    for must in ("roles/app/tasks/main.yml", "roles/gunicorn/templates/etc/systemd/system/gunicorn.service.j2",
+    for must in ("roles/app/tasks/main.yml", "roles/gunicorn/templates/etc/systemd/system/instance.service.j2",
                  "roles/nginx/meta/argument_specs.yml", "roles/python/defaults/main.yml",
                  "playbooks/site.yml", "playbooks/deploy.yml", "playbooks/rollback.yml",
                  "plugins/modules/releases.py", "meta/runtime.yml", "README.md", "LICENSE", "CHANGELOG.rst"):

@@ -56,70 +56,38 @@ def test_role_variables_carry_the_role_prefix(role):
         assert name.startswith(f"__{role}_"), f"{role}: var {name} lacks the internal prefix"
 
 
-def test_shared_app_inputs_have_one_default():
-    """gunicorn and nginx read app_* with a fallback; it must equal the app role's default."""
-    app_defaults = load(ROOT / "roles/app/defaults/main.yml")
-    pattern = re.compile(r"^__(\w+?)_(app_\w+): \"\{\{ (app_\w+) \| default\((.*)\) \}\}\"$")
-    seen = 0
-    for role in ROLES:
-        vars_file = ROOT / "roles" / role / "vars/main.yml"
-        if not vars_file.exists():
+# The lifecycle's adapters: the only files where the app role writes another role's inputs and reads its outputs.
+ADAPTERS = {"app": {"tasks/server.yml", "tasks/processes.yml"}}
+# Outputs a role publishes for the lifecycle (documented in its argument_specs description).
+OUTPUTS = {"gunicorn_requirements", "gunicorn_changed"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_role_reads_another_roles_variables(role):
+    """Roles take explicit inputs: outside the app role's adapters, no role names another role's variables."""
+    base = ROOT / "roles" / role
+    others = [r for r in ROLES if r != role]
+    pattern = re.compile(r"(?<![\w.'\[])(?:%s)_[a-z0-9_]+" % "|".join(others))
+    found = []
+    for path in sorted(base.rglob("*")):
+        rel = str(path.relative_to(base))
+        # Documentation may name other roles' variables; the argument specs are documentation.
+        if not path.is_file() or rel.endswith(".md") or rel == "meta/argument_specs.yml" or rel in ADAPTERS.get(role, set()):
             continue
-        for line in vars_file.read_text().splitlines():
-            m = pattern.match(line)
-            if not m:
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            if line.lstrip().startswith("#") or "description" in line:
                 continue
-            seen += 1
-            name, fallback = m.group(3), m.group(4)
-            want = app_defaults[name]
-            got = yaml.safe_load(fallback.replace("'/srv/' ~ app_name", "'/srv/{{ app_name }}'").replace("(app_name)", "'{{ app_name }}'"))
-            if fallback == "app_name":
-                got = "{{ app_name }}"
-            assert got == want, f"{role}: {name} falls back to {fallback}, the app role says {want!r}"
-    assert seen >= 5
+            for name in pattern.findall(line):
+                found.append(f"roles/{role}/{rel}:{lineno}: {name}")
+    assert not found, "\n".join(found)
 
 
-def test_templates_start_with_ansible_managed():
-    templates = list((ROOT / "roles").glob("*/templates/**/*.j2"))
-    assert templates
-    for t in templates:
-        text = t.read_text()
-        if text.startswith("#!"):  # a script's shebang must stay first
-            text = text.split("\n", 1)[1]
-        assert text.startswith("{{ ansible_managed | comment }}"), t
-
-
-def test_every_command_task_declares_changes():
-    """ansible-lint checks this too; keep the rule even if its profile changes."""
-    for tasks in (ROOT / "roles").glob("*/tasks/*.yml"):
-        for task in load_tasks(tasks):
-            for key in ("ansible.builtin.command", "ansible.builtin.shell"):
-                if key in task:
-                    assert "changed_when" in task or "creates" in str(task[key]), f"{tasks}: {task.get('name')}"
-
-
-def load_tasks(path):
-    out = []
-
-    def walk(items):
-        for t in items or []:
-            out.append(t)
-            for k in ("block", "rescue", "always"):
-                walk(t.get(k))
-
-    walk(yaml.safe_load(path.read_text()))
-    return out
-
-
-def test_site_wires_the_firewall_web_ports_from_nginx_defaults():
-    """site.yml hands nginx's ports to the firewall; its fallbacks must be the nginx role's defaults."""
-    site = (ROOT / "playbooks/site.yml").read_text()
-    nginx = load(ROOT / "roles/nginx/defaults/main.yml")
-    fallbacks = dict(re.findall(r"(nginx_\w+) \| default\(([^)]*)\)", site))
-    assert set(fallbacks) == {"nginx_http_port", "nginx_https_port", "nginx_tls_mode"}, fallbacks
-    for name, fallback in fallbacks.items():
-        assert yaml.safe_load(fallback) == nginx[name], f"site.yml falls back to {fallback} for {name}, nginx says {nginx[name]!r}"
-    plays = yaml.safe_load(site)
-    wired = [t for play in plays for t in play.get("tasks", []) + [b for t in play.get("tasks", []) for b in t.get("block", [])]
-             if t.get("ansible.builtin.include_role", {}).get("name") == "pydeploy.web.firewall"]
-    assert len(wired) == 2 and all("firewall_web_ports" in t.get("vars", {}) for t in wired), wired
+def test_adapters_read_only_published_outputs():
+    for role, files in ADAPTERS.items():
+        for rel in files:
+            text = (ROOT / "roles" / role / rel).read_text()
+            for other in ROLES:
+                if other == role:
+                    continue
+                read = set(re.findall(r"\{\{[^}]*?\b(%s_[a-z0-9_]+)" % other, text))
+                assert read <= OUTPUTS, f"roles/{role}/{rel} reads {sorted(read - OUTPUTS)}"
