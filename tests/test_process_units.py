@@ -295,3 +295,86 @@ def test_preflight_refuses_to_replace_a_unit_it_did_not_write(preflight):
         % dirs["foreign unit"] in failure, failure
     assert "hello-worker@.service already" not in failure
     assert results["own unit"] == "passed"
+
+
+# What the role reads from systemctl and makes of it (vars/main.yml), fed with made-up host state
+
+LIST_UNITS = """\
+hello-worker@1.service loaded active running hello process worker, instance 1
+  hello-worker@2.service    loaded failed     failed  hello process worker, instance 2
+\u25cf hello-worker@3.service loaded active running hello process worker, instance 3 (x.service a b c)
+hello-old@1.service loaded failed failed hello process old, instance 1
+hello-tick.service loaded activating start start hello timer tick
+hello-tick.timer loaded active waiting hello timer tick (*:*:0/10)
+hello-gone.service loaded inactive dead hello timer gone
+hello-gone.timer loaded active waiting hello timer gone
+hello-world.service loaded active running Gunicorn for hello-world
+hello-world-mail@1.service loaded active running hello-world process mail, instance 1
+"""
+OWNED = ["hello-gone.service", "hello-gone.timer", "hello-old@.service", "hello-tick.service", "hello-tick.timer",
+         "hello-worker@.service"]
+
+
+@pytest.fixture(scope="module")
+def computed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("computed") / "computed.json"
+    names = ["loaded", "owned_files", "owned_units", "active_units", "stale_units", "stale_files", "stop_ordered",
+             "stop_failed", "down", "down_report"]
+    settings = {**BASE, "processes_definitions": {"worker": "python worker.py"}, "processes_counts": {"worker": 2},
+                "processes_timers": {"tick": {"command": "python tick.py", "on_calendar": "*:*:0/10"}}}
+    facts = {
+        "__processes_found_ours": {"files": [{"path": "/etc/systemd/system/" + f} for f in reversed(OWNED)]},
+        "__processes_list_units": {"stdout": LIST_UNITS},
+        "__processes_status": {"results": [
+            {"item": "hello-worker@1.service", "status": {"ActiveState": "active", "SubState": "running", "NRestarts": "0"}},
+            {"item": "hello-worker@2.service", "status": {"ActiveState": "active", "SubState": "running", "NRestarts": "3"}},
+            {"item": "hello-tick.timer", "status": {"ActiveState": "inactive", "SubState": "dead"}}]},
+        "__processes_release_stat": {"stat": {"exists": True, "lnk_source": "/srv/hello/releases/abc"}},
+        "__processes_down_logs": {"results": [{"item": "hello-tick.timer", "stdout": ""},
+                                              {"item": "hello-worker@2.service", "stdout": "starting\nTraceback: boom"}]},
+    }
+    rc, output = ansible([
+        {"ansible.builtin.include_role": {"name": "pydeploy.web.processes", "tasks_from": "render.yml", "public": True}},
+        {"ansible.builtin.set_fact": facts},
+        {"ansible.builtin.copy": {"content": "{{ {%s} | to_json }}" % ", ".join(
+            "'%s': __processes_%s" % (n, n) for n in names), "dest": str(out), "mode": "0644"},
+         "vars": {"__processes_stop": "{{ __processes_stale_units }}"}},
+    ], settings)
+    assert rc == 0, output[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_list_units_lines_are_read_whatever_their_leading_marks(computed):
+    assert [u[0] for u in computed["loaded"]] == [
+        "hello-worker@1.service", "hello-worker@2.service", "hello-worker@3.service", "hello-old@1.service",
+        "hello-tick.service", "hello-tick.timer", "hello-gone.service", "hello-gone.timer", "hello-world.service",
+        "hello-world-mail@1.service"]
+    assert computed["loaded"][1] == ["hello-worker@2.service", "loaded", "failed", "failed"]
+    assert computed["loaded"][2] == ["hello-worker@3.service", "loaded", "active", "running"]
+
+
+def test_only_units_from_the_apps_own_files_are_its_units(computed):
+    """hello-world (another app, same prefix) is never touched: its units come from files without the marker."""
+    assert computed["owned_files"] == OWNED
+    assert [u[0] for u in computed["owned_units"]] == [u[0] for u in computed["loaded"]][:8]
+
+
+def test_units_and_files_no_longer_wanted_are_retired_timers_first(computed):
+    # worker@3 is above the count, old is no longer defined, gone is a removed timer; the tick's service is kept even
+    # mid-run (its timer is still defined).
+    assert computed["stale_units"] == ["hello-worker@3.service", "hello-old@1.service", "hello-gone.service",
+                                       "hello-gone.timer"]
+    assert computed["stop_ordered"] == ["hello-gone.timer", "hello-worker@3.service", "hello-old@1.service",
+                                        "hello-gone.service"]
+    assert computed["stale_files"] == ["hello-gone.service", "hello-gone.timer", "hello-old@.service"]
+    assert computed["stop_failed"] == ["hello-old@1.service"]  # its failed state is reset once stopped
+    assert "hello-worker@2.service" not in computed["active_units"]  # failed: a restart is needed
+
+
+def test_a_unit_that_is_down_is_reported_with_its_journal(computed):
+    assert computed["down"] == ["hello-tick.timer", "hello-worker@2.service"]
+    report = computed["down_report"]
+    assert report.startswith("2 unit(s) of hello did not stay up in /srv/hello/current\n(-> /srv/hello/releases/abc):")
+    assert "- hello-worker@2.service: active/running, restarted by systemd 3 times" in report
+    assert "    starting\n    Traceback: boom" in report
+    assert "- hello-tick.timer: inactive/dead" in report
