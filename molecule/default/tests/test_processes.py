@@ -37,6 +37,16 @@ def lines(host, path):
     return f.content_string.splitlines() if f.exists else []
 
 
+def fields(line):
+    """The worker's and the tick's lines are key=value pairs: pid=.. version=.. time=.."""
+    return dict(part.split("=", 1) for part in line.split() if "=" in part)
+
+
+def heartbeat(host, instance):
+    got = lines(host, f"{STATE}/worker-{instance}.txt")
+    return fields(got[-1]) if got else {}
+
+
 def wait_for(check, timeout):
     deadline = time.time() + timeout
     while True:
@@ -103,11 +113,11 @@ def test_heartbeats_come_from_each_instance_with_the_live_version(host, deployed
         path = f"{STATE}/worker-{instance}.txt"
         assert host.file(path).user == APP
         pid = show(host, unit, "MainPID")["MainPID"]
-        count = len(lines(host, path))
-        # A heartbeat a second: more lines within 3 s, the last one from the running process.
-        assert wait_for(lambda p=path, n=count: len(lines(host, p)) > n, 3), path
-        last = lines(host, path)[-1].split()
-        assert last[0] == pid and last[1] == deployed["version"], (unit, last)
+        first = heartbeat(host, instance)
+        # A heartbeat a second (the file is replaced whole): a newer one within 3 s, from the running process.
+        assert wait_for(lambda i=instance, t=first.get("time"): heartbeat(host, i).get("time") != t, 3), path
+        last = heartbeat(host, instance)
+        assert last["pid"] == pid and last["version"] == deployed["version"], (unit, last)
 
 
 @pytest.mark.skipif(not FULL, reason="the deploy runs on Debian 12 only")
@@ -115,7 +125,7 @@ def test_a_deploy_of_a_new_version_restarts_the_workers_on_it(host, deployed):
     for instance, unit in WORKERS.items():
         pid = show(host, unit, "MainPID")["MainPID"]
         assert pid != deployed["before"].get(instance), f"{unit} was not restarted by the deploy"
-        assert lines(host, f"{STATE}/worker-{instance}.txt")[-1].split()[1] == deployed["version"]
+        assert heartbeat(host, instance)["version"] == deployed["version"]
 
 
 def test_timer_schedule_is_the_calendar(host, deployed):
@@ -130,7 +140,7 @@ def test_timer_runs_in_the_live_release_and_is_inactive_between_runs(host, deplo
     count = len(lines(host, path))
     # Every 10 s: a new line within 12 s, written by the live release.
     assert wait_for(lambda: len(lines(host, path)) > count, 12), "no tick in 12 s"
-    assert lines(host, path)[-1].split()[-1] == deployed["version"]
+    assert fields(lines(host, path)[-1])["version"] == deployed["version"]
     assert host.file(path).user == APP
 
     # A run takes well under a second; between runs the oneshot service is inactive, and the last run succeeded.
