@@ -123,3 +123,20 @@ def test_site_wires_the_firewall_web_ports_from_nginx_defaults():
     wired = [t for play in plays for t in play.get("tasks", []) + [b for t in play.get("tasks", []) for b in t.get("block", [])]
              if t.get("ansible.builtin.include_role", {}).get("name") == "pydeploy.web.firewall"]
     assert len(wired) == 2 and all("firewall_web_ports" in t.get("vars", {}) for t in wired), wired
+
+
+def test_playbooks_pass_the_python_roles_uv_to_the_app_role():
+    """app_uv_path comes from python_uv_path; where the python role does not run, from the path it installs uv at."""
+    uv = load(ROOT / "roles/python/vars/main.yml")["__python_uv_venv"] + "/bin/uv"
+    books = {name: (ROOT / "playbooks" / name).read_text() for name in ("site.yml", "deploy.yml", "rollback.yml")}
+    lines = {name: [line.strip() for line in text.splitlines() if line.strip().startswith("app_uv_path:")]
+             for name, text in books.items()}
+    if not any(lines.values()):
+        pytest.skip("the playbooks do not pass app_uv_path to the app role yet")
+    for name, found in lines.items():
+        assert len(found) == 1, f"playbooks/{name} sets app_uv_path {len(found)} times"
+        assert "python_uv_path" in found[0], f"playbooks/{name}: {found[0]}"
+        fallback = re.search(r"default\('([^']*)'\)", found[0])
+        assert fallback is None or fallback.group(1) == uv, f"playbooks/{name} falls back to another path than {uv}"
+    for name in ("deploy.yml", "rollback.yml"):  # no python role in these plays: python_uv_path is never set there
+        assert "default(" in lines[name][0], f"playbooks/{name}: {lines[name][0]}"
