@@ -1,7 +1,7 @@
 """Zero-downtime releases, proven under load.
 
 The steps run in file order and build on each other (one host, one app):
-  a  code deploy of a new commit (VERSION 2) under load; the venv is reused and pip installs nothing
+  a  code deploy of a new commit (VERSION 2) under load; the venv is reused and nothing is installed
   b  a gunicorn setting change through site.yml under load
   c  an nginx setting change through site.yml under load
   e  a deploy of a commit whose import fails, under load: the play fails, current and the old version stay
@@ -288,8 +288,9 @@ def test_a_code_deploy_under_load(commits):
     # f: the new code serves, from the new release.
     assert "(flask_hello 2)" in http("/")
     assert readlink("previous").endswith(STATE["r1"])
-    # Same requirements: the virtualenv is reused and pip installs nothing.
+    # Same requirements: the virtualenv is reused and neither uv nor pip installs anything.
     assert readlink("current/.venv") == STATE["venv1"]
+    assert all(res.get("skipped") for res in run.task("build | Install the dependencies with uv"))
     assert all(res.get("skipped") for res in run.task("build | Install the dependencies into the virtualenv"))
     assert all(res.get("skipped") for res in run.task("build | Install the server and app_python_packages into the virtualenv"))
     assert sh("cat %s/.pydeploy-complete" % STATE["venv1"]).strip() == STATE["r1"]
