@@ -3,9 +3,9 @@
 Usage: python worker.py [INSTANCE]   (or WORKER_INSTANCE=INSTANCE; default 1)
 
 Each second it replaces $WORKER_STATE_DIR/worker-INSTANCE.txt (default state dir: shared/state under the current
-directory; when that cannot be written, a line a minute goes to the log instead) with one line: its pid, the release's VERSION and the time. On SIGTERM or SIGINT it finishes the
-current step, prints "stopping" and exits 0. With WORKER_FAIL_AT_START set non-empty it exits 1 at once, as a
-worker that crashes on start would.
+directory; when that cannot be written, a line a minute goes to the log instead) with one line: its pid, the
+release's VERSION and the time. On SIGTERM or SIGINT it finishes the current step, prints "stopping" and exits 0.
+With WORKER_FAIL_AT_START set non-empty it exits 1 at once, as a worker that crashes on start would.
 """
 
 import os

@@ -102,7 +102,7 @@ def site(playbook="site.yml", live_extra=None, extra=None):
 def two_apps():
     publish_commit(example="fastapi_ws", version="1", message="fastapi_ws 1")
     publish_commit(example="django_app", version="1", message="django_app 1")
-    rc, out, _ = site()
+    rc, out, _seconds = site()
     assert rc == 0, out[-6000:]
     return out
 
@@ -184,7 +184,7 @@ def test_deploy_one_app_under_load_with_websocket_clients(host, two_apps):
 
 
 def test_removing_one_app_leaves_the_other_serving(host, two_apps):
-    rc, out, _ = site(live_extra={"app_state": "absent", "app_purge": True})
+    rc, out, _seconds = site(live_extra={"app_state": "absent", "app_purge": True})
     assert rc == 0, out[-6000:]
     assert http(host, "/", hostname=LIVE_DOMAIN)["status"] == 0  # no site: the default server drops it
     assert "Hello" in http(host, "/", hostname=DOMAIN)["body"]
