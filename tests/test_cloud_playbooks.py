@@ -52,8 +52,8 @@ def test_every_input_is_validated_and_falls_back_to_its_spec_default(name):
 
 @pytest.mark.parametrize("cloud", list(CLOUDS))
 def test_teardown_reads_the_inputs_as_provision_does(cloud):
-    provision, _ = spec_and_fallbacks("provision_" + cloud)
-    teardown, _ = spec_and_fallbacks("teardown_" + cloud)
+    provision = spec_and_fallbacks("provision_" + cloud)[0]
+    teardown = spec_and_fallbacks("teardown_" + cloud)[0]
     for opt, entry in teardown.items():
         assert opt in provision, opt
         for key in ("type", "default", "required", "no_log"):
@@ -62,7 +62,7 @@ def test_teardown_reads_the_inputs_as_provision_does(cloud):
 
 @pytest.mark.parametrize("cloud", list(CLOUDS))
 def test_docs_table_lists_every_input_with_its_default(cloud):
-    spec, _ = spec_and_fallbacks("provision_" + cloud)
+    spec = spec_and_fallbacks("provision_" + cloud)[0]
     prefix = CLOUDS[cloud]
     rows = {}
     for line in (ROOT / "docs/cloud.md").read_text().splitlines():

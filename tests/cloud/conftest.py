@@ -146,8 +146,8 @@ class Run:
     @property
     def failure_message(self):
         msgs = []
-        for _, res in self.results:
-            for r in [res] + res.get("results", []):
+        for entry in self.results:
+            for r in [entry[1]] + entry[1].get("results", []):
                 if r.get("failed"):
                     msgs.append(str(r.get("msg")) + " " + " ".join(r.get("argument_errors", [])))
         return "\n".join(msgs)

@@ -366,7 +366,7 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", required=True)
     args = parser.parse_args()
-    server, _ = serve(args.token, args.host, args.port)
+    server = serve(args.token, args.host, args.port)[0]
     print("DigitalOcean stand-in on http://%s:%d/v2" % server.server_address[:2], flush=True)
     try:
         threading.Event().wait()

@@ -13,6 +13,7 @@ import subprocess
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -36,13 +37,8 @@ def do(tmp_path_factory):
     inventory["baseurl"] = url
     (tmp / "digitalocean.yml").write_text(yaml.safe_dump(inventory))
 
-    class Ctx:
-        pass
-
-    ctx = Ctx()
-    ctx.tmp, ctx.state, ctx.url = tmp, state, url
-    ctx.env = {"DIGITALOCEAN_TOKEN": TOKEN}
-    ctx.inventory = str(tmp / "digitalocean.yml")
+    ctx = SimpleNamespace(tmp=tmp, state=state, url=url, env={"DIGITALOCEAN_TOKEN": TOKEN},
+                          inventory=str(tmp / "digitalocean.yml"))
     ctx.vars = {
         "pydeploy_do_project": "shop",
         "pydeploy_do_api_url": url,
@@ -110,7 +106,7 @@ def bad_runs(ansible, do):
     before = resources(do.state)
 
     def one(case):
-        overrides, env_changes, _ = BAD_INPUT[case]
+        overrides, env_changes = BAD_INPUT[case][:2]
         env = {k: v for k, v in dict(do.env, **env_changes).items() if v is not None}
         return run_playbook(ansible, do, "provision_digitalocean", env=env, name=case.replace(" ", "-"), **overrides)
 
@@ -133,13 +129,13 @@ def test_bad_input_fails_naming_the_variable_before_anything_is_created(do, bad_
 def provisioned(ansible, do, bad_runs):  # pylint: disable=unused-argument  # after the bad-input cases
     run = run_playbook(ansible, do, "provision_digitalocean")
     # Another project's app host in the same account: the inventory and teardown must leave it alone.
-    other = api(do, "POST", "droplets", {"name": "other-web-1", "region": "fra1", "size": "s-1vcpu-1gb",
-                                          "image": "debian-12-x64", "tags": ["pydeploy_project:other", "pydeploy_role:web"]})
-    return run, other["droplet"]["id"]
+    other = api(do, "POST", "droplets", {"name": "other-web-1", "region": "fra1", "size": "s-1vcpu-1gb", "image": "debian-12-x64",
+                                         "tags": ["pydeploy_project:other", "pydeploy_role:web"]})
+    return SimpleNamespace(run=run, other=other["droplet"]["id"])
 
 
 def test_provision_makes_the_key_firewalls_and_tagged_droplets(do, provisioned):
-    run, _ = provisioned
+    run = provisioned.run
     assert run.rc == 0 and run.failures == 0, run
     state = do.state
     public_key = (do.tmp / "id_ed25519.pub").read_text().strip()
@@ -183,7 +179,7 @@ def test_rerun_changes_nothing(ansible, do, provisioned):
 
 
 def test_inventory_groups_the_project_droplets_into_web_and_lb(ansible, do, provisioned):
-    _, other = provisioned
+    other = provisioned.other
     run = ansible(["ansible-inventory", "-i", do.inventory, "--list"], dict(do.env, PYDEPLOY_DO_PROJECT="shop"))
     assert run.rc == 0 and run.data, run
     inventory = run.data
@@ -248,7 +244,7 @@ def test_lower_count_and_other_ssh_networks_change_only_those(ansible, do, provi
 
 
 def test_teardown_removes_what_provision_made_and_nothing_else(ansible, do, provisioned):
-    _, other = provisioned
+    other = provisioned.other
     run = run_playbook(ansible, do, "teardown_digitalocean")
     assert run.rc == 0 and run.failures == 0, run
     left = resources(do.state)
@@ -264,4 +260,4 @@ def test_every_request_is_covered_and_every_route_used(do):
     """Last in the file: the playbooks and the inventory made no request the stand-in does not cover, and the stand-in
     covers nothing they do not use."""
     assert do.state.uncovered == []
-    assert {(m, p) for m, p, _ in ROUTES} - do.state.used == set()
+    assert {route[:2] for route in ROUTES} - do.state.used == set()

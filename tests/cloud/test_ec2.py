@@ -8,6 +8,7 @@ tear down.
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -28,11 +29,7 @@ def ec2(moto_url, tmp_path_factory):
     # One of the images moto knows; a real run takes a Debian AMI ID.
     image = client.describe_images(Filters=[{"Name": "name", "Values": ["*ubuntu*"]}])["Images"][0]["ImageId"]
 
-    class Ctx:
-        pass
-
-    ctx = Ctx()
-    ctx.tmp, ctx.env, ctx.client, ctx.image = tmp, env, client, image
+    ctx = SimpleNamespace(tmp=tmp, env=env, client=client, image=image)
     ctx.vars = {
         "pydeploy_ec2_project": "shop",
         "pydeploy_ec2_image": image,
@@ -84,7 +81,7 @@ def bad_runs(ansible, ec2):
     before = resources(ec2.client)
 
     def one(case):
-        overrides, env_drop, _ = BAD_INPUT[case]
+        overrides, env_drop = BAD_INPUT[case][:2]
         env = {k: v for k, v in ec2.env.items() if k not in env_drop}
         return run_playbook(ansible, ec2, "provision_ec2", env=env, name=case, **overrides)
 
@@ -111,11 +108,11 @@ def provisioned(ansible, ec2, bad_runs):  # pylint: disable=unused-argument  # a
         TagSpecifications=[{"ResourceType": "instance",
                             "Tags": [{"Key": "pydeploy_project", "Value": "other"},
                                      {"Key": "pydeploy_role", "Value": "web"}]}])["Instances"][0]["InstanceId"]
-    return run, other
+    return SimpleNamespace(run=run, other=other)
 
 
 def test_provision_makes_the_key_groups_and_tagged_instances(ec2, provisioned):
-    run, _ = provisioned
+    run = provisioned.run
     assert run.rc == 0 and run.failures == 0, run
     assert set(run.changed_tasks()) == {"Import the key pair", "Security group of the balancers (SSH, HTTP and HTTPS)",
                                         "Security group of the app hosts (SSH; HTTP from the balancers only)",
@@ -161,7 +158,7 @@ def test_rerun_changes_nothing(ansible, ec2, provisioned):
 
 
 def test_inventory_groups_the_project_instances_into_web_and_lb(ansible, ec2, provisioned):
-    _, other = provisioned
+    other = provisioned.other
     run = ansible(["ansible-inventory", "-i", "inventories/aws_ec2.yml", "--list"],
                   dict(ec2.env, PYDEPLOY_EC2_PROJECT="shop"))
     assert run.rc == 0 and run.data, run
@@ -206,7 +203,7 @@ def test_name_clash_fails_before_anything_changes(ansible, ec2, provisioned, cas
 
 
 def test_teardown_removes_what_provision_made_and_nothing_else(ansible, ec2, provisioned):
-    _, other = provisioned
+    other = provisioned.other
     run = run_playbook(ansible, ec2, "teardown_ec2")
     assert run.rc == 0 and run.failures == 0, run
     assert resources(ec2.client) == {"keys": [], "groups": [], "instances": [other]}
