@@ -28,7 +28,7 @@ SSH_CIDRS = ["198.51.100.0/24", "2001:db8::/32"]
 @pytest.fixture(scope="module")
 def do(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("do")
-    for name in ("id_ed25519", "other_ed25519"):
+    for name in ("id_ed25519", "other_ed25519", "laptop_ed25519"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(tmp / name)], check=True)
     server, state = serve(TOKEN)
     url = "http://127.0.0.1:%d/v2" % server.server_address[1]
@@ -243,13 +243,27 @@ def test_lower_count_and_other_ssh_networks_change_only_those(ansible, do, provi
         assert ssh["sources"]["addresses"] == ["192.0.2.0/24"]
 
 
+def test_a_key_already_in_the_account_is_used_as_it_is(ansible, do, provisioned):  # pylint: disable=unused-argument
+    # Someone's key "laptop" (with a comment of its own); the project "solo" is given the same key.
+    key_file = do.tmp / "laptop_ed25519.pub"
+    key_type, blob = key_file.read_text().split()[:2]
+    laptop = api(do, "POST", "account/keys", {"name": "laptop", "public_key": "%s %s me@laptop" % (key_type, blob)})["ssh_key"]
+    run = run_playbook(ansible, do, "provision_digitalocean", name="solo", pydeploy_do_project="solo",
+                       pydeploy_do_public_key_file=str(key_file), pydeploy_do_lb_count=0, pydeploy_do_web_count=1)
+    assert run.rc == 0 and "Add the SSH key to the account" not in run.changed_tasks(), run
+    assert sorted(k["name"] for k in do.state.ssh_keys) == ["laptop", "shop"], "no key added, none renamed"
+    (droplet,) = [d for d in do.state.droplets.values() if "pydeploy_project:solo" in d["tags"]]
+    assert droplet["name"] == "solo-web-1" and droplet["ssh_key_fingerprints"] == [laptop["fingerprint"]]
+
+
 def test_teardown_removes_what_provision_made_and_nothing_else(ansible, do, provisioned):
     other = provisioned.other
     run = run_playbook(ansible, do, "teardown_digitalocean")
     assert run.rc == 0 and run.failures == 0, run
     left = resources(do.state)
-    assert left["droplets"] == ["other-web-1"] and other in do.state.droplets
-    assert left["firewalls"] == [] and left["keys"] == []
+    # Other projects' Droplets stay, and so does the key "laptop" that the project "solo" used.
+    assert left["droplets"] == ["other-web-1", "solo-web-1"] and other in do.state.droplets
+    assert left["firewalls"] == ["solo-lb", "solo-web"] and left["keys"] == ["laptop"]
     assert not {"pydeploy-shop-lb", "pydeploy-shop-web"} & set(left["tags"])
     # Again, with the token in DO_API_TOKEN this time: nothing left to do.
     again = run_playbook(ansible, do, "teardown_digitalocean", env={"DO_API_TOKEN": TOKEN})
