@@ -3,7 +3,7 @@
 # inventories of this checkout, against local test doubles: moto in server mode (EC2 API) and the DigitalOcean
 # stand-in (tests/cloud/do_standin.py). Both listen on 127.0.0.1 at free ports; the tests' fixtures start them and
 # stop them when the run ends. Every other HTTP(S) request of the runs goes to a closed local port: nothing leaves
-# this machine. docs/cloud.md says what each test proves. Under two minutes on 2 cores (114 s with other work running).
+# this machine. docs/cloud.md says what each test proves. About 3 CPU-minutes, spread over 2 cores (see docs/cloud.md).
 # Usage: scripts/cloud-tests.sh [PYTEST ARGS...]   e.g. scripts/cloud-tests.sh -k digitalocean
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"

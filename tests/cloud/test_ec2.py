@@ -179,27 +179,27 @@ def test_inventory_groups_the_project_instances_into_web_and_lb(ansible, ec2, pr
         assert hv["ansible_user"] == "ubuntu"
 
 
-@pytest.mark.parametrize("case, overrides, setup, expect", [
-    # The key pair exists with the first key; the same name with another key must not replace it.
-    ("key", {"pydeploy_ec2_public_key_file": "other_ed25519.pub"}, None, "set pydeploy_ec2_key_name to another name"),
-    # A group "team-web" that someone made by hand in the VPC: the project "team" may not take it over.
-    ("group", {"pydeploy_ec2_project": "team"}, "team-web", "Set pydeploy_ec2_project to another name"),
-])
-def test_name_clash_fails_before_anything_changes(ansible, ec2, provisioned, case, overrides, setup, expect):
-    if setup:
-        vpc = ec2.client.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-        ec2.client.create_security_group(GroupName=setup, Description="made by hand", VpcId=vpc)
-    if "pydeploy_ec2_public_key_file" in overrides:
-        overrides = dict(overrides, pydeploy_ec2_public_key_file=str(ec2.tmp / overrides["pydeploy_ec2_public_key_file"]))
+def test_name_clash_fails_before_anything_changes(ansible, ec2, provisioned):  # pylint: disable=unused-argument
+    # A group "team-web" that someone made by hand in the VPC.
+    vpc = ec2.client.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    group_id = ec2.client.create_security_group(GroupName="team-web", Description="made by hand", VpcId=vpc)["GroupId"]
+    cases = {
+        # The key pair "shop" holds the first key; the same name with another key must not replace it.
+        "key": ({"pydeploy_ec2_public_key_file": str(ec2.tmp / "other_ed25519.pub")}, "set pydeploy_ec2_key_name to another name"),
+        # The project "team" may not take over "team-web".
+        "group": ({"pydeploy_ec2_project": "team"}, "Set pydeploy_ec2_project to another name"),
+    }
     before = resources(ec2.client)
-    run = run_playbook(ansible, ec2, "provision_ec2", name="clash-" + case, **overrides)
-    assert run.rc != 0 and run.changed == 0, (case, run)
-    assert expect in run.failure_message, (case, run.failure_message)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = dict(zip(cases, pool.map(
+            lambda c: run_playbook(ansible, ec2, "provision_ec2", name="clash-" + c, **cases[c][0]), cases)))
+    for case, run in runs.items():
+        assert run.rc != 0 and run.changed == 0, (case, run)
+        assert cases[case][1] in run.failure_message, (case, run.failure_message)
     assert resources(ec2.client) == before
-    if setup:
-        group = ec2.client.describe_security_groups(GroupNames=[setup])["SecurityGroups"][0]
-        assert group["IpPermissions"] == [] and tags(group) == {}, "the foreign group was changed"
-        ec2.client.delete_security_group(GroupId=group["GroupId"])
+    group = ec2.client.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    assert group["IpPermissions"] == [] and tags(group) == {}, "the foreign group was changed"
+    ec2.client.delete_security_group(GroupId=group_id)
 
 
 def test_teardown_removes_what_provision_made_and_nothing_else(ansible, ec2, provisioned):
