@@ -169,3 +169,19 @@ def ansible(base_env):
         return Run(proc)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def run_playbook(ansible):
+    """run_playbook(ctx, "provision_ec2", env=None, name="vars", **overrides) -> Run: the playbook with ctx.vars and
+    the overrides as extra vars (an override of None leaves the variable out), in ctx.env unless env is given.
+    name names the vars file, so that runs side by side do not share one."""
+
+    def run(ctx, playbook, env=None, name="vars", **overrides):
+        extra = {k: v for k, v in dict(ctx.vars, **overrides).items() if v is not None}
+        path = ctx.tmp / ("%s.json" % name)
+        path.write_text(json.dumps(extra))
+        return ansible(["ansible-playbook", "playbooks/%s.yml" % playbook, "-e", "@%s" % path],
+                       ctx.env if env is None else env)
+
+    return run

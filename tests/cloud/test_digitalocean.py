@@ -69,13 +69,6 @@ def api(ctx, method, path, body=None):
     return json.loads(data) if data else None
 
 
-def run_playbook(ansible, ctx, playbook, env=None, name="vars", **overrides):
-    extra = {k: v for k, v in dict(ctx.vars, **overrides).items() if v is not None}
-    path = ctx.tmp / ("%s.json" % name)
-    path.write_text(json.dumps(extra))
-    return ansible(["ansible-playbook", "playbooks/%s.yml" % playbook, "-e", "@%s" % path], ctx.env if env is None else env)
-
-
 def resources(state):
     with state.lock:
         return {
@@ -101,14 +94,14 @@ BAD_INPUT = {
 
 
 @pytest.fixture(scope="module")
-def bad_runs(ansible, do):
+def bad_runs(run_playbook, do):
     """Every bad-input case on the empty account, three at a time (none may create anything, so they cannot meet)."""
     before = resources(do.state)
 
     def one(case):
         overrides, env_changes = BAD_INPUT[case][:2]
         env = {k: v for k, v in dict(do.env, **env_changes).items() if v is not None}
-        return run_playbook(ansible, do, "provision_digitalocean", env=env, name=case.replace(" ", "-"), **overrides)
+        return run_playbook(do, "provision_digitalocean", env=env, name=case.replace(" ", "-"), **overrides)
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         runs = dict(zip(BAD_INPUT, pool.map(one, BAD_INPUT)))
@@ -126,8 +119,8 @@ def test_bad_input_fails_naming_the_variable_before_anything_is_created(do, bad_
 
 
 @pytest.fixture(scope="module")
-def provisioned(ansible, do, bad_runs):  # pylint: disable=unused-argument  # after the bad-input cases
-    run = run_playbook(ansible, do, "provision_digitalocean")
+def provisioned(run_playbook, do, bad_runs):  # pylint: disable=unused-argument  # after the bad-input cases
+    run = run_playbook(do, "provision_digitalocean")
     # Another project's app host in the same account: the inventory and teardown must leave it alone.
     other = api(do, "POST", "droplets", {"name": "other-web-1", "region": "fra1", "size": "s-1vcpu-1gb", "image": "debian-12-x64",
                                          "tags": ["pydeploy_project:other", "pydeploy_role:web"]})
@@ -171,9 +164,9 @@ def test_provision_makes_the_key_firewalls_and_tagged_droplets(do, provisioned):
         assert d["ssh_key_fingerprints"] == [key["fingerprint"]]
 
 
-def test_rerun_changes_nothing(ansible, do, provisioned):
+def test_rerun_changes_nothing(run_playbook, do, provisioned):
     before = resources(do.state)
-    run = run_playbook(ansible, do, "provision_digitalocean")
+    run = run_playbook(do, "provision_digitalocean")
     assert run.rc == 0 and run.changed == 0, (run.changed_tasks(), run)
     assert resources(do.state) == before
 
@@ -201,7 +194,7 @@ def test_the_inventory_copy_differs_only_in_baseurl(do):
     assert copy == yaml.safe_load((ROOT / "inventories/digitalocean.yml").read_text())
 
 
-def test_name_clash_fails_before_anything_changes(ansible, do, provisioned):
+def test_name_clash_fails_before_anything_changes(run_playbook, do, provisioned):
     # A firewall "team-web" for someone else's tag, and a Droplet "crew-web-1" that is no project's.
     api(do, "POST", "firewalls", {"name": "team-web", "tags": ["production"],
                                   "inbound_rules": [{"protocol": "tcp", "ports": "22", "sources": {"addresses": ["0.0.0.0/0"]}}]})
@@ -215,7 +208,7 @@ def test_name_clash_fails_before_anything_changes(ansible, do, provisioned):
     before = resources(do.state)
     with ThreadPoolExecutor(max_workers=3) as pool:
         runs = dict(zip(cases, pool.map(
-            lambda c: run_playbook(ansible, do, "provision_digitalocean", name="clash-" + c, **cases[c][0]), cases)))
+            lambda c: run_playbook(do, "provision_digitalocean", name="clash-" + c, **cases[c][0]), cases)))
     for case, run in runs.items():
         assert run.rc != 0 and run.changed == 0, (case, run)
         assert cases[case][1] in run.failure_message, (case, run.failure_message)
@@ -229,8 +222,8 @@ def test_name_clash_fails_before_anything_changes(ansible, do, provisioned):
             api(do, "DELETE", "droplets/%d" % d["id"])
 
 
-def test_lower_count_and_other_ssh_networks_change_only_those(ansible, do, provisioned):
-    run = run_playbook(ansible, do, "provision_digitalocean", name="scale", pydeploy_do_web_count=1,
+def test_lower_count_and_other_ssh_networks_change_only_those(run_playbook, do, provisioned):
+    run = run_playbook(do, "provision_digitalocean", name="scale", pydeploy_do_web_count=1,
                        pydeploy_do_ssh_cidrs=["192.0.2.0/24"])
     assert run.rc == 0, run
     assert run.changed_tasks() == ["Firewall of the balancers (SSH, HTTP and HTTPS)",
@@ -243,12 +236,12 @@ def test_lower_count_and_other_ssh_networks_change_only_those(ansible, do, provi
         assert ssh["sources"]["addresses"] == ["192.0.2.0/24"]
 
 
-def test_a_key_already_in_the_account_is_used_as_it_is(ansible, do, provisioned):  # pylint: disable=unused-argument
+def test_a_key_already_in_the_account_is_used_as_it_is(run_playbook, do, provisioned):  # pylint: disable=unused-argument
     # Someone's key "laptop" (with a comment of its own); the project "solo" is given the same key.
     key_file = do.tmp / "laptop_ed25519.pub"
     key_type, blob = key_file.read_text().split()[:2]
     laptop = api(do, "POST", "account/keys", {"name": "laptop", "public_key": "%s %s me@laptop" % (key_type, blob)})["ssh_key"]
-    run = run_playbook(ansible, do, "provision_digitalocean", name="solo", pydeploy_do_project="solo",
+    run = run_playbook(do, "provision_digitalocean", name="solo", pydeploy_do_project="solo",
                        pydeploy_do_public_key_file=str(key_file), pydeploy_do_lb_count=0, pydeploy_do_web_count=1)
     assert run.rc == 0 and "Add the SSH key to the account" not in run.changed_tasks(), run
     assert sorted(k["name"] for k in do.state.ssh_keys) == ["laptop", "shop"], "no key added, none renamed"
@@ -256,9 +249,9 @@ def test_a_key_already_in_the_account_is_used_as_it_is(ansible, do, provisioned)
     assert droplet["name"] == "solo-web-1" and droplet["ssh_key_fingerprints"] == [laptop["fingerprint"]]
 
 
-def test_teardown_removes_what_provision_made_and_nothing_else(ansible, do, provisioned):
+def test_teardown_removes_what_provision_made_and_nothing_else(run_playbook, do, provisioned):
     other = provisioned.other
-    run = run_playbook(ansible, do, "teardown_digitalocean")
+    run = run_playbook(do, "teardown_digitalocean")
     assert run.rc == 0 and run.failures == 0, run
     left = resources(do.state)
     # Other projects' Droplets stay, and so does the key "laptop" that the project "solo" used.
@@ -266,7 +259,7 @@ def test_teardown_removes_what_provision_made_and_nothing_else(ansible, do, prov
     assert left["firewalls"] == ["solo-lb", "solo-web"] and left["keys"] == ["laptop"]
     assert not {"pydeploy-shop-lb", "pydeploy-shop-web"} & set(left["tags"])
     # Again, with the token in DO_API_TOKEN this time: nothing left to do.
-    again = run_playbook(ansible, do, "teardown_digitalocean", env={"DO_API_TOKEN": TOKEN})
+    again = run_playbook(do, "teardown_digitalocean", env={"DO_API_TOKEN": TOKEN})
     assert again.rc == 0 and again.changed == 0, (again.changed_tasks(), again)
 
 

@@ -5,7 +5,6 @@ bad input first (on an empty account), then one provisioning that the later test
 tear down.
 """
 
-import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -42,13 +41,6 @@ def ec2(moto_url, tmp_path_factory):
     return ctx
 
 
-def run_playbook(ansible, ctx, playbook, env=None, name="vars", **overrides):
-    extra = {k: v for k, v in dict(ctx.vars, **overrides).items() if v is not None}
-    path = ctx.tmp / ("%s.json" % name)
-    path.write_text(json.dumps(extra))
-    return ansible(["ansible-playbook", "playbooks/%s.yml" % playbook, "-e", "@%s" % path], ctx.env if env is None else env)
-
-
 def resources(client):
     """What exists in the account, apart from the default VPC's own group."""
     groups = [g for g in client.describe_security_groups()["SecurityGroups"] if g["GroupName"] != "default"]
@@ -76,14 +68,14 @@ BAD_INPUT = {
 
 
 @pytest.fixture(scope="module")
-def bad_runs(ansible, ec2):
+def bad_runs(run_playbook, ec2):
     """Every bad-input case on the empty account, three at a time (none may create anything, so they cannot meet)."""
     before = resources(ec2.client)
 
     def one(case):
         overrides, env_drop = BAD_INPUT[case][:2]
         env = {k: v for k, v in ec2.env.items() if k not in env_drop}
-        return run_playbook(ansible, ec2, "provision_ec2", env=env, name=case, **overrides)
+        return run_playbook(ec2, "provision_ec2", env=env, name=case, **overrides)
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         runs = dict(zip(BAD_INPUT, pool.map(one, BAD_INPUT)))
@@ -100,8 +92,8 @@ def test_bad_input_fails_naming_the_variable_before_anything_is_created(bad_runs
 
 
 @pytest.fixture(scope="module")
-def provisioned(ansible, ec2, bad_runs):  # pylint: disable=unused-argument  # after the bad-input cases
-    run = run_playbook(ansible, ec2, "provision_ec2")
+def provisioned(run_playbook, ec2, bad_runs):  # pylint: disable=unused-argument  # after the bad-input cases
+    run = run_playbook(ec2, "provision_ec2")
     # Another project's app host in the same account: the inventory and teardown must leave it alone.
     other = ec2.client.run_instances(
         ImageId=ec2.image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
@@ -150,9 +142,9 @@ def test_provision_makes_the_key_groups_and_tagged_instances(ec2, provisioned):
     assert {i["InstanceType"] for i in by_role["lb"]} == {"t3.micro"}
 
 
-def test_rerun_changes_nothing(ansible, ec2, provisioned):
+def test_rerun_changes_nothing(run_playbook, ec2, provisioned):
     before = resources(ec2.client)
-    run = run_playbook(ansible, ec2, "provision_ec2")
+    run = run_playbook(ec2, "provision_ec2")
     assert run.rc == 0 and run.changed == 0, (run.changed_tasks(), run)
     assert resources(ec2.client) == before
 
@@ -179,7 +171,7 @@ def test_inventory_groups_the_project_instances_into_web_and_lb(ansible, ec2, pr
         assert hv["ansible_user"] == "ubuntu"
 
 
-def test_name_clash_fails_before_anything_changes(ansible, ec2, provisioned):  # pylint: disable=unused-argument
+def test_name_clash_fails_before_anything_changes(run_playbook, ec2, provisioned):  # pylint: disable=unused-argument
     # A group "team-web" that someone made by hand in the VPC.
     vpc = ec2.client.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     group_id = ec2.client.create_security_group(GroupName="team-web", Description="made by hand", VpcId=vpc)["GroupId"]
@@ -192,7 +184,7 @@ def test_name_clash_fails_before_anything_changes(ansible, ec2, provisioned):  #
     before = resources(ec2.client)
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = dict(zip(cases, pool.map(
-            lambda c: run_playbook(ansible, ec2, "provision_ec2", name="clash-" + c, **cases[c][0]), cases)))
+            lambda c: run_playbook(ec2, "provision_ec2", name="clash-" + c, **cases[c][0]), cases)))
     for case, run in runs.items():
         assert run.rc != 0 and run.changed == 0, (case, run)
         assert cases[case][1] in run.failure_message, (case, run.failure_message)
@@ -202,12 +194,12 @@ def test_name_clash_fails_before_anything_changes(ansible, ec2, provisioned):  #
     ec2.client.delete_security_group(GroupId=group_id)
 
 
-def test_teardown_removes_what_provision_made_and_nothing_else(ansible, ec2, provisioned):
+def test_teardown_removes_what_provision_made_and_nothing_else(ansible, run_playbook, ec2, provisioned):
     other = provisioned.other
-    run = run_playbook(ansible, ec2, "teardown_ec2")
+    run = run_playbook(ec2, "teardown_ec2")
     assert run.rc == 0 and run.failures == 0, run
     assert resources(ec2.client) == {"keys": [], "groups": [], "instances": [other]}
-    again = run_playbook(ansible, ec2, "teardown_ec2")
+    again = run_playbook(ec2, "teardown_ec2")
     assert again.rc == 0 and again.changed == 0, (again.changed_tasks(), again)
     inventory = ansible(["ansible-inventory", "-i", "inventories/aws_ec2.yml", "--list"],
                         dict(ec2.env, PYDEPLOY_EC2_PROJECT="shop"))
