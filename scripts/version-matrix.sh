@@ -3,8 +3,9 @@
 # Usage: scripts/version-matrix.sh [--syntax-only] [MINOR...]   e.g. scripts/version-matrix.sh 2.16 2.19
 # For each ansible-core minor version (default: every one from requires_ansible's lower bound up to 2.19; the newest
 # patch release pip finds for this Python), in a venv under .cache/version-matrix/<minor>/:
-#   1. ansible-playbook --syntax-check of pydeploy.web.site, pydeploy.web.deploy and pydeploy.web.rollback, with
-#      this collection and community.crypto 2.x (the shipped content's only dependency) on the collections path;
+#   1. ansible-playbook --syntax-check of every playbook in playbooks/ (pydeploy.web.<name>), with this collection and
+#      the collections galaxy.yml depends on (community.crypto 2.x, amazon.aws, community.digitalocean, from the
+#      ansible 11 package) on the collections path;
 #   2. unless --syntax-only: that version's `ansible-test sanity --venv --python 3.11`, every test.
 # The venvs are kept, so a re-run installs nothing. `scripts/test.sh` runs --syntax-only (seconds per version);
 # the full matrix takes several minutes per version and is run by hand (README, "What is tested").
@@ -28,21 +29,26 @@ deps="$base/deps"
 python="${PYDEPLOY_MATRIX_PYTHON:-python3.11}"
 command -v "$python" >/dev/null || python=python3
 # community.crypto 2.x runs on every ansible-core from 2.9 on; 3.x (in the ansible 12 package) needs 2.17.
+# The same package brings amazon.aws 9.x and community.digitalocean 1.27.
 crypto_from="${PYDEPLOY_MATRIX_ANSIBLE_PACKAGE:-ansible==11.13.0}"
+dep_collections=(community/crypto amazon/aws community/digitalocean)
 if [ -z "$syntax_only" ] && ! command -v shellcheck >/dev/null; then
   apt_install shellcheck || log "no shellcheck: ansible-test will skip that test"
 fi
 
 ensure_deps() {
-  [ -f "$deps/ansible_collections/community/crypto/MANIFEST.json" ] && return 0
-  log "community.crypto from the $crypto_from package (PyPI)"
+  local c missing=""
+  for c in "${dep_collections[@]}"; do [ -f "$deps/ansible_collections/$c/MANIFEST.json" ] || missing=1; done
+  [ -z "$missing" ] && return 0
+  log "${dep_collections[*]} from the $crypto_from package (PyPI)"
   mkdir -p "$base/wheels"
   "$python" -m pip download -q --disable-pip-version-check --no-deps -d "$base/wheels" "$crypto_from"
-  "$python" - "$base/wheels" "$deps" <<'PY'
+  "$python" - "$base/wheels" "$deps" "${dep_collections[@]}" <<'PY'
 import glob, sys, zipfile
 wheel = sorted(glob.glob(sys.argv[1] + "/ansible-*.whl"))[-1]
+prefixes = tuple("ansible_collections/%s/" % c for c in sys.argv[3:])
 with zipfile.ZipFile(wheel) as zf:
-    zf.extractall(sys.argv[2], [n for n in zf.namelist() if n.startswith("ansible_collections/community/crypto/")])
+    zf.extractall(sys.argv[2], [n for n in zf.namelist() if n.startswith(prefixes)])
 PY
 }
 
@@ -66,7 +72,8 @@ for minor in "${minors[@]}"; do
   collection_tree "$tree"
   t0=$(date +%s)
   syntax=PASS
-  for playbook in pydeploy.web.site pydeploy.web.deploy pydeploy.web.rollback; do
+  for playbook in playbooks/*.yml; do
+    playbook="pydeploy.web.$(basename "$playbook" .yml)"
     # Run outside the checkout so its ansible.cfg (made for running from a checkout) does not apply.
     if ! (cd "$base/$minor" && env -u ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH="$base/$minor:$deps" \
           ANSIBLE_HOME="$base/$minor/.ansible" "$venv/bin/ansible-playbook" -i localhost, --syntax-check "$playbook" \
