@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every test: lint, ansible-test sanity, unit tests, the playbooks' syntax on each supported ansible-core,
+# Run every test: lint, ansible-test sanity, unit tests, the cloud provisioning tests against local test doubles,
+# the playbooks' syntax on each supported ansible-core,
 # then each Molecule scenario (the default one on Debian 12, 11 and 13).
 # Usage: scripts/test.sh [SCENARIO[:SUITE]...]   e.g. scripts/test.sh default:trixie zero_downtime
 # PYDEPLOY_JOBS=N runs N scenarios at once (default 2). Logs: .cache/test-logs/.
@@ -26,6 +27,8 @@ if [ -z "${PYDEPLOY_SKIP_STATIC:-}" ]; then
   bash scripts/galaxy-importer.sh
   log "unit tests: pytest tests/"
   python -m pytest -q tests/
+  log "cloud: provisioning playbooks against moto and the DigitalOcean stand-in (scripts/cloud-tests.sh)"
+  bash scripts/cloud-tests.sh
   log "ansible-core range: playbook syntax checks (scripts/version-matrix.sh --syntax-only)"
   bash scripts/version-matrix.sh --syntax-only
 fi
