@@ -171,8 +171,13 @@ def test_deploy_one_app_under_load_with_websocket_clients(host, two_apps):
     while not host.file("/tmp/apps-load.json").exists and time.time() < deadline:
         time.sleep(0.5)
     res = json.loads(host.file("/tmp/apps-load.json").content_string)
-    print(f"APPS deploy of one app under load in {seconds:.1f} s: http ok={res['http_ok']} failed={len(res['http_failed'])}, "
-          f"websocket ok={res['ws_ok']} failed={len(res['ws_failed'])}, releases answering {res['ws_replies']}")
+    line = (f"APPS deploy of one app under load in {seconds:.1f} s: http ok={res['http_ok']} failed={len(res['http_failed'])}, "
+            f"websocket ok={res['ws_ok']} failed={len(res['ws_failed'])}, releases answering {res['ws_replies']}")
+    print(line)
+    results = PROJECT / ".cache" / "apps" / "results.txt"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with results.open("a", encoding="utf-8") as fh:
+        fh.write(time.strftime("%Y-%m-%dT%H:%M:%S ") + line + "\n")
     assert res["http_ok"] > 100 and res["ws_ok"] > 10, res
     assert not res["http_failed"], res["http_failed"][:5]
     assert not res["ws_failed"], res["ws_failed"][:5]
