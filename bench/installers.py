@@ -123,9 +123,8 @@ def measure(name, requirements, installer, runs, work, python, uv, compile_bytec
     kept = [f for f in cache.rglob("*") if f.is_file() and "wheelhouse" not in f.parts]
     times["cache_mb"] = round(sum(f.stat().st_size for f in kept) / 1e6, 1)
     shutil.rmtree(cache, ignore_errors=True)
-    print(f"  {name:16} {installer:3}  " + "  ".join(f"{k} {[round(t, 2) for t in v]}" for k, v in times.items()
-                                                  if isinstance(v, list)) + f"  cache {times['cache_mb']} MB",
-          file=sys.stderr)
+    lists = "  ".join(f"{k} {[round(t, 2) for t in v]}" for k, v in times.items() if isinstance(v, list))
+    print(f"  {name:16} {installer:3}  {lists}  cache {times['cache_mb']} MB", file=sys.stderr)
     return times
 
 
