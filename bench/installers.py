@@ -111,21 +111,20 @@ def measure(name, requirements, installer, runs, work, python, uv, compile_bytec
         shutil.rmtree(cache, ignore_errors=True)
     cache = work / f"cache-{installer}-warm"
     install(installer, requirements, work / "venv", cache, python, uv, compile_bytecode)  # fills the cache, not counted
-    for _ in range(runs):
+    for _run in range(runs):
         times["warm"].append(install(installer, requirements, work / "venv", cache, python, uv, compile_bytecode))
     if installer == "pip":  # pip keeps downloaded wheels only in its HTTP cache: give it every wheel on disk
         run([python, "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", str(cache / "wheelhouse"),
              "-r", str(requirements)], clean_env(PIP_CACHE_DIR=str(cache)))
-    for _ in range(runs):
+    for _run in range(runs):
         times["offline"].append(install(installer, requirements, work / "venv", cache, python, uv, compile_bytecode,
                                         offline=True))
     # Did pip's HTTP cache keep the wheels? Not behind a proxy that strips caching headers.
-    times["cache_mb"] = round(sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()
-                                  and "wheelhouse" not in f.parts) / 1e6, 1)
+    cached = [f for f in cache.rglob("*") if f.is_file() and "wheelhouse" not in f.parts]
+    times["cache_mb"] = round(sum(f.stat().st_size for f in cached) / 1e6, 1)
     shutil.rmtree(cache, ignore_errors=True)
-    print(f"  {name:16} {installer:3}  " + "  ".join(f"{k} {[round(t, 2) for t in v]}" for k, v in times.items()
-                                                  if isinstance(v, list)) + f"  cache {times['cache_mb']} MB",
-          file=sys.stderr)
+    phases = "  ".join(f"{k} {[round(t, 2) for t in v]}" for k, v in times.items() if isinstance(v, list))
+    print(f"  {name:16} {installer:3}  {phases}  cache {times['cache_mb']} MB", file=sys.stderr)
     return times
 
 
