@@ -120,11 +120,11 @@ def measure(name, requirements, installer, runs, work, python, uv, compile_bytec
         times["offline"].append(install(installer, requirements, work / "venv", cache, python, uv, compile_bytecode,
                                         offline=True))
     # Did pip's HTTP cache keep the wheels? Not behind a proxy that strips caching headers.
-    kept = [f for f in cache.rglob("*") if f.is_file() and "wheelhouse" not in f.parts]
-    times["cache_mb"] = round(sum(f.stat().st_size for f in kept) / 1e6, 1)
+    cached = [f for f in cache.rglob("*") if f.is_file() and "wheelhouse" not in f.parts]
+    times["cache_mb"] = round(sum(f.stat().st_size for f in cached) / 1e6, 1)
     shutil.rmtree(cache, ignore_errors=True)
-    lists = "  ".join(f"{k} {[round(t, 2) for t in v]}" for k, v in times.items() if isinstance(v, list))
-    print(f"  {name:16} {installer:3}  {lists}  cache {times['cache_mb']} MB", file=sys.stderr)
+    phases = "  ".join(f"{k} {[round(t, 2) for t in v]}" for k, v in times.items() if isinstance(v, list))
+    print(f"  {name:16} {installer:3}  {phases}  cache {times['cache_mb']} MB", file=sys.stderr)
     return times
 
 

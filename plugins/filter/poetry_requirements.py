@@ -16,7 +16,7 @@ description:
     file that pins every package of its C(main) group to its locked version, with the lock's environment markers
     and, by default, the lock's file hashes. Packages only in other groups (C(dev), C(test)...) and optional
     packages (extras) are left out, as C(poetry install --only main) leaves them out.
-  - The host needs no Poetry. pip or uv install the lines, evaluating the markers for the virtualenv's Python.
+  - The host needs no Poetry; pip or uv install the lines, evaluating the markers for the virtualenv's Python.
   - Packages from PyPI and from other package indexes (the index's URL becomes an C(--extra-index-url) line), from
     git (pinned to the locked commit) and from URLs are supported. Packages from a local file or directory, an
     index URL with credentials in it, a lock without dependency groups (lock-version before 2.1, Poetry 1) and text
