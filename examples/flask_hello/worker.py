@@ -1,6 +1,6 @@
 """A background worker for the flask_hello example: a heartbeat every second until SIGTERM.
 
-Usage: python worker.py [INSTANCE]   (or WORKER_INSTANCE=INSTANCE; default 1)
+Usage: python worker.py [INSTANCE]   (or WORKER_INSTANCE=INSTANCE, else PYDEPLOY_PROCESS_INSTANCE; default 1)
 
 Each second it replaces $WORKER_STATE_DIR/worker-INSTANCE.txt (default state dir: shared/state under the current
 directory; when that cannot be written, a line a minute goes to the log instead) with one line: its pid, the
@@ -27,7 +27,9 @@ def main():
     if os.environ.get("WORKER_FAIL_AT_START"):
         print("WORKER_FAIL_AT_START is set: exiting with status 1", file=sys.stderr, flush=True)
         return 1
-    instance = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("WORKER_INSTANCE", "1")
+    # pydeploy.web's process units set PYDEPLOY_PROCESS_INSTANCE (1..N) for each instance.
+    instance = sys.argv[1] if len(sys.argv) > 1 else (
+        os.environ.get("WORKER_INSTANCE") or os.environ.get("PYDEPLOY_PROCESS_INSTANCE", "1"))
     state_dir = Path(os.environ.get("WORKER_STATE_DIR", "shared/state"))
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
