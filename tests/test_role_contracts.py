@@ -152,6 +152,7 @@ def test_playbooks_pass_the_python_roles_uv_to_the_app_role():
     assert "python_uv_path" in found[0], found[0]
     fallback = re.search(r"default\('([^']*)'\)", found[0])
     assert fallback is not None and fallback.group(1) == uv, f"playbooks/tasks/app.yml falls back to another path than {uv}"
-    # Every playbook deploys through that one task file.
+    # Every playbook deploys through that one task file, by way of the loop over the apps.
+    assert "include_tasks: app.yml" in (ROOT / "playbooks/tasks/apps.yml").read_text()
     for name in ("site.yml", "deploy.yml", "rollback.yml"):
-        assert "tasks/app.yml" in (ROOT / "playbooks" / name).read_text(), name
+        assert "tasks/apps.yml" in (ROOT / "playbooks" / name).read_text(), name
