@@ -21,7 +21,7 @@ ALLOWED = [re.compile(p) for p in (
     r"changelogs/(changelog|config)\.yaml",
     r"docs/[\w-]+\.md",
     r"docs/bench/[\w-]+\.png",
-    r"playbooks/(tasks/)?[\w-]+\.yml",
+    r"playbooks/(tasks/|vars/)?[\w-]+\.yml",
     r"plugins/(action|modules|module_utils|filter|lookup|doc_fragments)/\w+\.py",
     r"plugins/(filter|test)/\w+\.yml",  # docs of filter and test plugins
     r"roles/\w+/README\.md",

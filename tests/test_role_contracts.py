@@ -129,18 +129,36 @@ def load_tasks(path):
     return out
 
 
-def test_site_wires_the_firewall_web_ports_from_nginx_defaults():
-    """site.yml hands nginx's ports to the firewall; its fallbacks must be the nginx role's defaults."""
-    site = (ROOT / "playbooks/site.yml").read_text()
-    nginx = load(ROOT / "roles/nginx/defaults/main.yml")
-    fallbacks = dict(re.findall(r"(nginx_\w+) \| default\(([^)]*)\)", site))
-    assert set(fallbacks) == {"nginx_http_port", "nginx_https_port", "nginx_tls_mode"}, fallbacks
-    for name, fallback in fallbacks.items():
-        assert yaml.safe_load(fallback) == nginx[name], f"site.yml falls back to {fallback} for {name}, nginx says {nginx[name]!r}"
-    plays = yaml.safe_load(site)
-    wired = [t for play in plays for t in play.get("tasks", []) + [b for t in play.get("tasks", []) for b in t.get("block", [])]
-             if t.get("ansible.builtin.include_role", {}).get("name") == "pydeploy.web.firewall"]
-    assert len(wired) == 2 and all("firewall_web_ports" in t.get("vars", {}) for t in wired), wired
+def _role_default(role, name):
+    value = load(ROOT / "roles" / role / "defaults/main.yml")[name]
+    # A default computed per app entry, such as app_health_path, falls back to a literal itself.
+    inner = re.search(r"default\(([^)]*)\)", value) if isinstance(value, str) and "{{" in value else None
+    return yaml.safe_load(inner.group(1)) if inner else value
+
+
+def test_playbooks_fall_back_to_the_roles_defaults():
+    """Where a playbook wires a role's input it may fall back to that role's default only, never to another value."""
+    found = {}
+    for path in sorted((ROOT / "playbooks").rglob("*.yml")):
+        for name, fallback in re.findall(r"(?<!\w)(?<!pydeploy_app\.)((?:nginx|app|lb|firewall|gunicorn|python)_\w+) \| default\(([^()]*)\)",
+                                         path.read_text()):
+            found.setdefault(name, set()).add(fallback)
+    assert {"nginx_http_port", "nginx_https_port", "nginx_tls_mode", "app_health_path"} <= set(found), found
+    for name, fallbacks in found.items():
+        role = name.split("_", 1)[0]
+        if not (ROOT / "roles" / role / "defaults/main.yml").exists() or name not in load(ROOT / "roles" / role / "defaults/main.yml"):
+            continue
+        for fallback in fallbacks:
+            assert yaml.safe_load(fallback) == _role_default(role, name), f"playbooks fall back to {fallback} for {name}"
+
+
+def test_firewall_is_wired_once_with_nginx_ports_and_balancer_sources():
+    """site.yml checks and sets up the firewall through one task file, which hands it nginx's ports."""
+    tasks = load(ROOT / "playbooks/tasks/firewall.yml")
+    wired = [t for t in tasks if t.get("ansible.builtin.include_role", {}).get("name") == "pydeploy.web.firewall"]
+    assert len(wired) == 1 and {"firewall_web_ports", "firewall_web_sources"} <= set(wired[0]["vars"]), wired
+    site = (ROOT / "playbooks/site.yml").read_text() + (ROOT / "playbooks/tasks/roll.yml").read_text()
+    assert site.count("firewall.yml") == 2, "site.yml checks the firewall and roll.yml sets it up, both through tasks/firewall.yml"
 
 
 def test_playbooks_pass_the_python_roles_uv_to_the_app_role():

@@ -1,6 +1,7 @@
 """A small Flask app for pydeploy.web: a page, a health check, a static file and persistent notes."""
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -41,7 +42,14 @@ def whoami():
         forwarded_host=request.headers.get("X-Forwarded-Host", ""),
         forwarded_port=request.headers.get("X-Forwarded-Port", ""),
         real_ip=request.headers.get("X-Real-IP", ""),
+        server=socket.gethostname(),
     )
+
+
+@app.post("/echo")
+def echo():
+    """Answer with the request's body: a POST with a body, for load through a balancer."""
+    return request.get_data(), 200, {"Content-Type": "application/octet-stream"}
 
 
 @app.route("/notes", methods=["GET", "POST"])

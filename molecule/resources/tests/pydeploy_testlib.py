@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -273,3 +274,61 @@ def live_unit(host, app=APP):
     instance = live_instance(host, app)
     assert instance, f"/run/pydeploy/{app}.sock points at no instance"
     return f"{app}@{instance}"
+
+
+def parse_hey(text):
+    """hey's summary as counts: requests, ok (2xx), failed (other statuses and connection errors), p99, slowest."""
+    status_part, _sep, error_part = text.partition("Error distribution:")
+    codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", status_part)}
+    errors = {msg.strip(): int(n) for n, msg in re.findall(r"^\s*\[(\d+)\]\s+(.+)$", error_part, re.M)}
+    ok = sum(n for c, n in codes.items() if 200 <= c < 300)
+    failed = sum(n for c, n in codes.items() if not 200 <= c < 300) + sum(errors.values())
+    p99 = re.search(r"99% in ([0-9.]+) secs", text)
+    slowest = re.search(r"Slowest:\s+([0-9.]+) secs", text)
+    return {"requests": ok + failed, "ok": ok, "failed": failed, "codes": codes, "errors": errors,
+            "p99": float(p99.group(1)) if p99 else None, "slowest": float(slowest.group(1)) if slowest else None,
+            "raw": text}
+
+
+class HeyLoad:
+    """Several hey processes at once inside a container, from entering the block until `tail` seconds after it.
+
+    sh: runs a shell script in the container and returns its stdout. streams: {name: hey arguments after -z}, e.g.
+    {"post": "-c 4 -q 20 -m POST -d hello http://127.0.0.1/echo"}. After the block, .results holds parse_hey's
+    counts per stream.
+    """
+
+    def __init__(self, sh, name, streams, tail=2.0, min_seconds=0.0):
+        self.sh, self.name, self.streams, self.tail, self.min_seconds = sh, name, streams, tail, min_seconds
+        self.results = {}
+
+    def _out(self, stream):
+        return "/tmp/hey-%s-%s.out" % (self.name, stream)
+
+    def __enter__(self):
+        for stream, args in self.streams.items():
+            out = self._out(stream)
+            self.sh("rm -f %s; nohup hey -z 600s %s >%s 2>&1 & echo $! >%s.pid" % (out, args, out, out))
+        self.t0 = time.monotonic()
+        time.sleep(1.5)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(max(self.tail, self.min_seconds - (time.monotonic() - self.t0)))
+        pids = " ".join("$(cat %s.pid)" % self._out(s) for s in self.streams)
+        self.sh("kill -INT %s" % pids)
+        deadline = time.monotonic() + 40  # a slow request in flight finishes first
+        while self.sh("for p in %s; do kill -0 $p 2>/dev/null && echo running; done; true" % pids).strip():
+            assert time.monotonic() < deadline, "hey did not stop"
+            time.sleep(0.5)
+        seconds = time.monotonic() - self.t0
+        for stream in self.streams:
+            self.results[stream] = parse_hey(self.sh("cat %s" % self._out(stream)))
+            self.results[stream]["seconds"] = seconds
+        return False
+
+    def total(self):
+        """All streams together: requests, failed, and the slowest request of any."""
+        return {"requests": sum(r["requests"] for r in self.results.values()),
+                "failed": sum(r["failed"] for r in self.results.values()),
+                "slowest": max((r["slowest"] or 0.0) for r in self.results.values())}

@@ -1,0 +1,298 @@
+"""One balancer, three app hosts: rolling deploys under mixed load through the balancer.
+
+The steps run in file order and build on each other:
+  00  after converge (site.yml rolled through web1..web3): every host serves the first release through the balancer,
+      static files and the health check too, over HTTPS with HTTP redirected
+  10  the app hosts' nginx answers the balancer only (nftables admits its address alone), and believes the client
+      address and scheme from the balancer only
+  20  a rolling deploy of a new commit (deploy.yml) under mixed load: no failed request, no request sent to a host
+      while it was out, every host on the new release
+  30  a rolling rollback (rollback.yml) under mixed load: the same, every host back on the first release
+  40  a deploy whose release fails its gate on the second host, under mixed load: the play fails naming the host and
+      the reason, web1 runs the new release, web2 is back in rotation on its old release, web3 was never touched
+  50  bad input (pydeploy_serial 0, a group lb without web hosts, a web host the balancer cannot reach) fails
+      before any host changes, naming the variable or the host
+Mixed load: hey inside the balancer's container against its HTTPS port: keep-alive POSTs with a 1 KiB body, fast
+GETs of the health check and of a static file, and requests that take 4 s. Counts per stream are printed and
+appended to .cache/scale_out/results.txt.
+"""
+
+import copy
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+
+import yaml
+from pydeploy_testlib import DOMAIN, PROJECT, HeyLoad, playbook, publish_commit
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+RESULTS = os.path.join(str(PROJECT), ".cache", "scale_out", "results.txt")
+BODY = "x" * 1024
+SLOW_SECONDS = 4
+STATE = {}
+
+
+def _hosts():
+    with open(INVENTORY, encoding="utf-8") as fh:
+        inv = yaml.safe_load(fh)
+    lb = sorted((inv.get("lb") or {}).get("hosts") or {})
+    web = sorted((inv.get("web") or {}).get("hosts") or {})
+    assert len(lb) == 1 and len(web) == 3, inv
+    return inv, lb[0], web
+
+
+INV, LB, WEB = _hosts()
+
+
+def record(line):
+    print(line, flush=True)
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    with open(RESULTS, "a", encoding="utf-8") as fh:
+        fh.write(time.strftime("%Y-%m-%dT%H:%M:%S ") + line + "\n")
+
+
+def sh(container, script, check=True, timeout=120):
+    proc = subprocess.run(["docker", "exec", container, "sh", "-c", script], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    if check:
+        assert proc.returncode == 0, "%s: %s\n%s\n%s" % (container, script, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def lb_sh(script, check=True):
+    return sh(LB, script, check)
+
+
+def curl(path, *args):
+    """A request through the balancer's HTTPS port; returns the body (fails on a non-2xx status)."""
+    return lb_sh("curl -sSk --fail --max-time 15 --resolve %s:443:127.0.0.1 %s 'https://%s%s'"
+                 % (DOMAIN, " ".join(args), DOMAIN, path))
+
+
+def live_release(web):
+    return sh(web, "readlink -f /srv/hello/current").strip().rsplit("/", 1)[-1]
+
+
+def addresses():
+    """The balancer's backends: {host name: address}."""
+    conf = json.loads(lb_sh("cat /etc/nginx/pydeploy-lb/balancer.json"))
+    return {b["name"]: b["address"] for b in conf["backends"]}
+
+
+def play(path, extra_vars=None, inventory=None):
+    t0 = time.monotonic()
+    if inventory is None:
+        rc, out = playbook(path, extra_vars, check=False)
+    else:
+        cmd = ["ansible-playbook", "-i", inventory, os.path.join(str(PROJECT), path)]
+        if extra_vars:
+            cmd += ["-e", json.dumps(extra_vars)]
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(str(PROJECT), ".collections"), ANSIBLE_NOCOLOR="1")
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(PROJECT), check=False)
+        rc, out = proc.returncode, proc.stdout + proc.stderr
+    return rc, out, time.monotonic() - t0
+
+
+def recap(out):
+    """{host: changed count} of the play recap."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", out, re.M)}
+
+
+class Watch:
+    """Which backends the balancer has marked down, sampled every 0.2 s in its container, and its access log."""
+
+    def __init__(self, name):
+        self.name = name
+        self.poll = "/tmp/poll-%s.log" % name
+
+    def __enter__(self):
+        lb_sh(": > /var/log/nginx/access.log; rm -f %s; nohup sh -c 'while :; do echo \"$(date +%%s.%%N) "
+              "$(grep \" down;\" /etc/nginx/pydeploy-lb/backends.conf | sed \"s/.*# //\" | tr \"\\n\" \" \")\"; "
+              "sleep 0.2; done' >%s 2>&1 & echo $! >%s.pid" % (self.poll, self.poll, self.poll))
+        return self
+
+    def __exit__(self, *exc):
+        lb_sh("kill $(cat %s.pid)" % self.poll)
+        return False
+
+    def down_intervals(self):
+        """{host: [(first seen down, first seen back)]}."""
+        out, since = {}, {}
+        last = 0.0
+        for line in lb_sh("cat %s" % self.poll).splitlines():
+            parts = line.split()
+            if not parts:
+                continue
+            last = float(parts[0])
+            down = set(parts[1:])
+            for host in down - set(since):
+                since[host] = last
+            for host in set(since) - down:
+                out.setdefault(host, []).append((since.pop(host), last))
+        for host, start in since.items():
+            out.setdefault(host, []).append((start, last))
+        return out
+
+    def requests(self):
+        """(start, end, upstream address) of each request the balancer passed on."""
+        rows = []
+        for line in lb_sh("cat /var/log/nginx/access.log").splitlines():
+            m = re.search(r"rt=([0-9.]+) upstream=(\S+(?:, \S+)*) upstream_status=\S+(?:, \S+)* msec=([0-9.]+)", line)
+            if not m:
+                continue
+            end = float(m.group(3))
+            for addr in m.group(2).split(", "):
+                rows.append((end - float(m.group(1)), end, addr.rsplit(":", 1)[0]))
+        return rows
+
+    def sent_while_out(self):
+        """Requests that started at a host at least 2 s after it was marked down and before it was back."""
+        addrs = addresses()
+        bad = []
+        intervals = self.down_intervals()
+        for host, spans in intervals.items():
+            for start, end in spans:
+                bad += [(host, r) for r in self.requests() if r[2] == addrs[host] and start + 2.0 < r[0] < end]
+        return intervals, bad
+
+
+def mixed_load(name):
+    url = "https://127.0.0.1"
+    return HeyLoad(lb_sh, name, {
+        "post": "-c 4 -q 15 -m POST -T text/plain -d %s -host %s %s/echo" % (BODY, DOMAIN, url),
+        "get": "-c 4 -q 20 -host %s %s/healthz" % (DOMAIN, url),
+        "static": "-c 2 -q 20 -host %s %s/static/hello.txt" % (DOMAIN, url),
+        "slow": "-c 2 -host %s '%s/slow?seconds=%d'" % (DOMAIN, url, SLOW_SECONDS),
+    }, tail=3.0)
+
+
+def check_load(step, load, seconds, rc):
+    total = load.total()
+    for stream, r in sorted(load.results.items()):
+        record("LOAD %-26s %-6s requests=%d failed=%d codes=%s slowest=%ss" % (
+            step, stream, r["requests"], r["failed"], r["codes"], r["slowest"]))
+    record("LOAD %-26s total  requests=%d failed=%d slowest=%.3fs playbook=%.1fs rc=%s" % (
+        step, total["requests"], total["failed"], total["slowest"], seconds, rc))
+    errors = {s: (r["codes"], r["errors"]) for s, r in load.results.items() if r["failed"]}
+    assert total["failed"] == 0, "%s: %d failed requests: %s" % (step, total["failed"], errors)
+    assert all(r["requests"] > 0 for r in load.results.values()), load.results
+    assert load.results["slow"]["ok"] >= 2, load.results["slow"]
+
+
+def servers_seen(n=24):
+    """The app hosts that answered n requests through the balancer."""
+    return {json.loads(curl("/whoami"))["server"] for _ in range(n)}
+
+
+def test_00_served_through_the_balancer():
+    assert "(flask_hello 1)" in curl("/")
+    assert "Served by nginx" in curl("/static/hello.txt")
+    assert json.loads(curl("/healthz"))["status"] == "ok"
+    # Plain HTTP redirects to HTTPS.
+    assert lb_sh("curl -s -o /dev/null -w '%%{http_code}' -H 'Host: %s' http://127.0.0.1/" % DOMAIN) == "308"
+    assert servers_seen() == set(WEB)
+    STATE["r1"] = {w: live_release(w) for w in WEB}
+
+
+def test_10_app_hosts_answer_the_balancer_only():
+    addrs = addresses()
+    probe = ("python3 -c \"import socket,sys; s=socket.socket(); s.settimeout(3); "
+             "print(s.connect_ex(('%s', 80)))\"")
+    # From the balancer: open. From another app host: dropped (connect times out, errno EAGAIN 11).
+    assert lb_sh(probe % addrs[WEB[0]]).strip() == "0"
+    assert sh(WEB[1], probe % addrs[WEB[0]]).strip() != "0"
+    # The client's address and scheme come from the balancer, whatever the client claims.
+    seen = json.loads(lb_sh("curl -sSk --fail --interface 127.0.0.2 --resolve %s:443:127.0.0.1 -H 'X-Forwarded-For: "
+                            "203.0.113.9' -H 'X-Forwarded-Proto: http' https://%s/whoami" % (DOMAIN, DOMAIN)))
+    assert seen["remote_addr"] == "127.0.0.2" and seen["scheme"] == "https", seen
+    # Claims made to an app host by anyone else (here the host itself) are not believed.
+    own = json.loads(sh(WEB[0], "curl -sS --fail -H 'Host: %s' -H 'X-Forwarded-For: 203.0.113.9' "
+                                "-H 'X-Forwarded-Proto: https' http://127.0.0.1/whoami" % DOMAIN))
+    assert own["remote_addr"] == "127.0.0.1" and own["forwarded_proto"] == "http", own
+
+
+def test_20_rolling_deploy_under_mixed_load():
+    sha = publish_commit(version=2)
+    with Watch("deploy") as watch, mixed_load("deploy") as load:
+        rc, out, seconds = play("playbooks/deploy.yml", {"app_version": sha})
+    assert rc == 0, out[-5000:]
+    check_load("20 rolling deploy", load, seconds, rc)
+    record("TIME rolling deploy across 3 hosts (deploy.yml, pydeploy_serial 1): %.1f s" % seconds)
+    intervals, bad = watch.sent_while_out()
+    assert sorted(intervals) == WEB and all(len(v) == 1 for v in intervals.values()), intervals
+    assert not bad, "requests sent to hosts out of rotation: %s" % bad[:5]
+    # One host out at a time, in inventory order.
+    spans = [intervals[w][0] for w in WEB]
+    assert spans[0][1] <= spans[1][0] and spans[1][1] <= spans[2][0], spans
+    for w in WEB:
+        assert live_release(w).startswith(sha[:12]), w
+    assert servers_seen() == set(WEB)
+    assert "(flask_hello 2)" in curl("/")
+    STATE["r2"] = {w: live_release(w) for w in WEB}
+
+
+def test_30_rolling_rollback_under_mixed_load():
+    with Watch("rollback") as watch, mixed_load("rollback") as load:
+        rc, out, seconds = play("playbooks/rollback.yml")
+    assert rc == 0, out[-5000:]
+    check_load("30 rolling rollback", load, seconds, rc)
+    record("TIME rolling rollback across 3 hosts (rollback.yml): %.1f s" % seconds)
+    intervals, bad = watch.sent_while_out()
+    assert sorted(intervals) == WEB, intervals
+    assert not bad, "requests sent to hosts out of rotation: %s" % bad[:5]
+    assert {w: live_release(w) for w in WEB} == STATE["r1"]
+    assert "(flask_hello 1)" in curl("/")
+
+
+def test_40_gate_failure_on_the_second_host_stops_the_roll():
+    broken = open(os.path.join(str(PROJECT), "examples/flask_hello/app.py"), encoding="utf-8").read() + (
+        "\nif 'web2' in socket.gethostname():\n    raise RuntimeError('this release does not start on web2')\n")
+    sha = publish_commit(version=3, edits={"app.py": broken})
+    with Watch("gate") as watch, mixed_load("gate") as load:
+        rc, out, seconds = play("playbooks/deploy.yml", {"app_version": sha})
+    check_load("40 gate fails on web2", load, seconds, rc)
+    assert rc != 0, out[-3000:]
+    assert "The deploy failed on %s" % WEB[1] in out, out[-5000:]
+    assert "this release does not start on web2" in out or "RuntimeError" in out, out[-5000:]
+    assert live_release(WEB[0]).startswith(sha[:12])
+    assert live_release(WEB[1]) == STATE["r1"][WEB[1]]
+    assert live_release(WEB[2]) == STATE["r1"][WEB[2]]
+    intervals, bad = watch.sent_while_out()
+    assert sorted(intervals) == WEB[:2], "web3 was taken out: %s" % intervals
+    assert not bad, "requests sent to hosts out of rotation: %s" % bad[:5]
+    # web2 is back in rotation on its old release; every host answers through the balancer.
+    assert " down;" not in lb_sh("cat /etc/nginx/pydeploy-lb/backends.conf")
+    assert servers_seen() == set(WEB)
+
+
+def _inventory(edit):
+    inv = copy.deepcopy(INV)
+    edit(inv)
+    # The scenario's group_vars sit beside its inventory file.
+    tmp = tempfile.mkdtemp(prefix="scale-out-")
+    os.symlink(os.path.join(os.path.dirname(INVENTORY), "group_vars"), os.path.join(tmp, "group_vars"))
+    path = os.path.join(tmp, "hosts.yml")
+    with open(path, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(inv, fh)
+    return path
+
+
+def test_50_bad_input_fails_before_anything_changes():
+    rc, out, _ = play("playbooks/deploy.yml", {"pydeploy_serial": 0})
+    assert rc != 0 and "pydeploy_serial" in out, out[-3000:]
+    assert set(recap(out).values()) == {0}, recap(out)
+
+    def no_web(inv):
+        inv["web"]["hosts"] = {}
+    rc, out, _ = play("site.yml", inventory=_inventory(no_web))
+    assert rc != 0 and "the group web has no host" in out, out[-3000:]
+    assert set(recap(out).values()) == {0}, recap(out)
+
+    def unreachable(inv):
+        inv["web"]["hosts"][WEB[2]] = dict(inv["web"]["hosts"][WEB[2]] or {}, pydeploy_private_address="192.0.2.10")
+    rc, out, _ = play("site.yml", inventory=_inventory(unreachable))
+    assert rc != 0 and "cannot reach the web host(s) %s" % WEB[2] in out, out[-3000:]
+    assert set(recap(out).values()) == {0}, recap(out)
