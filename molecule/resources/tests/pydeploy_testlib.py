@@ -235,10 +235,11 @@ def recap_changed(output):
     raise AssertionError("no play recap in output:\n" + output[-3000:])
 
 
-def publish_commit(example="flask_hello", version=None, edits=None, message=None, links=None):
+def publish_commit(example="flask_hello", version=None, edits=None, message=None, links=None, publish=True):
     """Commit a modified copy of an example app into its bare repo and publish it on the target.
 
-    links: {relative path: symlink target} committed as symbolic links.
+    links: {relative path: symlink target} committed as symbolic links. publish=False only commits (for
+    app_source: controller, which reads the repository on the controller).
     """
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / example
@@ -254,7 +255,8 @@ def publish_commit(example="flask_hello", version=None, edits=None, message=None
             capture_output=True, text=True, check=True,
         )
         commit = proc.stdout.strip().splitlines()[-1]
-    playbook("examples/publish.yml", {"example_name": example})
+    if publish:
+        playbook("examples/publish.yml", {"example_name": example})
     return commit
 
 

@@ -215,7 +215,7 @@ def test_10_app_hosts_answer_the_balancer_only():
 
 
 def test_20_rolling_deploy_under_mixed_load():
-    sha = publish_commit(version=2)
+    sha = publish_commit(version=2, publish=False)
     with Watch("deploy") as watch, mixed_load("deploy") as load:
         rc, out, seconds = play("playbooks/deploy.yml", {"app_version": sha})
     assert rc == 0, out[-5000:]
@@ -250,7 +250,7 @@ def test_30_rolling_rollback_under_mixed_load():
 def test_40_gate_failure_on_the_second_host_stops_the_roll():
     broken = open(os.path.join(str(PROJECT), "examples/flask_hello/app.py"), encoding="utf-8").read() + (
         "\nif 'web2' in socket.gethostname():\n    raise RuntimeError('this release does not start on web2')\n")
-    sha = publish_commit(version=3, edits={"app.py": broken})
+    sha = publish_commit(version=3, edits={"app.py": broken}, publish=False)
     with Watch("gate") as watch, mixed_load("gate") as load:
         rc, out, seconds = play("playbooks/deploy.yml", {"app_version": sha})
     check_load("40 gate fails on web2", load, seconds, rc)
@@ -292,7 +292,7 @@ def test_50_bad_input_fails_before_anything_changes():
     assert set(recap(out).values()) == {0}, recap(out)
 
     def unreachable(inv):
-        inv["web"]["hosts"][WEB[2]] = dict(inv["web"]["hosts"][WEB[2]] or {}, pydeploy_private_address="192.0.2.10")
+        inv["web"]["hosts"][WEB[2]] = dict(inv["web"]["hosts"][WEB[2]] or {}, pydeploy_private_ip="192.0.2.10")
     rc, out, _ = play("site.yml", inventory=_inventory(unreachable))
     assert rc != 0 and "cannot reach the web host(s) %s" % WEB[2] in out, out[-3000:]
     assert set(recap(out).values()) == {0}, recap(out)
