@@ -12,6 +12,8 @@ The steps run in file order and build on each other:
       the reason, web1 runs the new release, web2 is back in rotation on its old release, web3 was never touched
   50  bad input (pydeploy_serial 0, a group lb without web hosts, a web host the balancer cannot reach) fails
       before any host changes, naming the variable or the host
+  60  web2 dies (its container is killed) once it is out and drained: the roll stops, the balancer keeps it out, and
+      web1 and web3 answer every request
 Mixed load: hey inside the balancer's container against its HTTPS port: keep-alive POSTs with a 1 KiB body, fast
 GETs of the health check and of a static file, and requests that take 4 s. Counts per stream are printed and
 appended to .cache/scale_out/results.txt.
@@ -296,3 +298,29 @@ def test_50_bad_input_fails_before_anything_changes():
     rc, out, _ = play("site.yml", inventory=_inventory(unreachable))
     assert rc != 0 and "cannot reach the web host(s) %s" % WEB[2] in out, out[-3000:]
     assert set(recap(out).values()) == {0}, recap(out)
+
+
+def test_60_an_app_host_that_dies_mid_roll_stays_out():
+    """web2 dies (its container is killed) while it is out for its deploy: the roll stops, the balancer keeps it out
+    and the other two hosts serve every request."""
+    sha = publish_commit(version=4, publish=False)
+    addr = addresses()[WEB[1]]
+    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(str(PROJECT), "playbooks/deploy.yml"),
+           "-e", json.dumps({"app_version": sha})]
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(str(PROJECT), ".collections"), ANSIBLE_NOCOLOR="1")
+    with Watch("dies"), mixed_load("dies") as load:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, env=env, cwd=str(PROJECT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # Out and drained: marked down, and the balancer holds no connection to it any more.
+        while not (re.search(r" down;\s+# %s$" % re.escape(WEB[1]), lb_sh("cat /etc/nginx/pydeploy-lb/backends.conf"), re.M)
+                   and not lb_sh("ss -Htn state established dst %s dport = :80" % addr).strip()):
+            assert proc.poll() is None and time.monotonic() - t0 < 600, "web2 was never taken out"
+            time.sleep(0.3)
+        subprocess.run(["docker", "kill", WEB[1]], check=True, capture_output=True)
+        out = proc.communicate(timeout=600)[0]
+        seconds = time.monotonic() - t0
+    check_load("60 web2 dies mid-roll", load, seconds, proc.returncode)
+    assert proc.returncode != 0, out[-3000:]
+    assert re.search(r" down;\s+# %s$" % re.escape(WEB[1]), lb_sh("cat /etc/nginx/pydeploy-lb/backends.conf"), re.M)
+    assert live_release(WEB[2]) == STATE["r1"][WEB[2]], "the roll went on to web3"
+    assert servers_seen() == {WEB[0], WEB[2]}
