@@ -20,7 +20,6 @@ operation and stopped two seconds after it ends; every step needs >= 5,000 reque
 import getpass
 import json
 import os
-import re
 import shutil
 import signal
 import socket
