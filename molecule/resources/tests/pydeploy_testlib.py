@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 APP = "hello"
 DOMAIN = "example.test"
@@ -224,6 +226,32 @@ def playbook(path, extra_vars=None, check=True, args=()):
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd[:4])} failed (rc={proc.returncode}):\n{out[-6000:]}")
     return proc.returncode, out
+
+
+def group_vars():
+    """The scenario's group variables of the web group (the inventory Molecule wrote)."""
+    with open(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent / "group_vars" / "web", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def apps_playbook(path, apps, extra_vars=None, group_app=True):
+    """Run a playbook with pydeploy_apps=apps; return (rc, output, seconds).
+
+    The inventory is the scenario's without its app_* group variables (a global app_* would apply to every app). With
+    group_app they become the first entry of pydeploy_apps (the scenario's own app); without, that app is left alone.
+    """
+    gv = group_vars()
+    own = [{k: v for k, v in gv.items() if k.startswith("app_")}] if group_app else []
+    with tempfile.TemporaryDirectory() as inv_dir:
+        shutil.copy(os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(inv_dir, "hosts.yml"))
+        os.mkdir(os.path.join(inv_dir, "group_vars"))
+        with open(os.path.join(inv_dir, "group_vars", "web.yml"), "w", encoding="utf-8") as fh:
+            yaml.safe_dump({k: v for k, v in gv.items() if not k.startswith("app_")}, fh)
+        cmd = ["ansible-playbook", "-i", os.path.join(inv_dir, "hosts.yml"), str(PROJECT / path),
+               "-e", json.dumps({"pydeploy_apps": own + list(apps), **(extra_vars or {})})]
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, env=ansible_env(), capture_output=True, text=True, cwd=PROJECT, check=False)
+        return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - t0
 
 
 def recap_changed(output):
