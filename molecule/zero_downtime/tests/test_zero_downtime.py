@@ -20,7 +20,6 @@ operation and stopped two seconds after it ends; every step needs >= 5,000 reque
 import getpass
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -30,6 +29,7 @@ import time
 
 import pytest
 import yaml
+from pydeploy_testlib import parse_hey
 
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../..")))
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -232,19 +232,6 @@ class Load:
         self.result = parse_hey(sh("cat %s" % self.out))
         self.result["seconds"] = time.monotonic() - self.t0
         return False
-
-
-def parse_hey(text):
-    status_part, _sep, error_part = text.partition("Error distribution:")
-    codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", status_part)}
-    errors = {msg.strip(): int(n) for n, msg in re.findall(r"^\s*\[(\d+)\]\s+(.+)$", error_part, re.M)}
-    ok = sum(n for c, n in codes.items() if 200 <= c < 300)
-    failed = sum(n for c, n in codes.items() if not 200 <= c < 300) + sum(errors.values())
-    p99 = re.search(r"99% in ([0-9.]+) secs", text)
-    slowest = re.search(r"Slowest:\s+([0-9.]+) secs", text)
-    return {"requests": ok + failed, "ok": ok, "failed": failed, "codes": codes, "errors": errors,
-            "p99": float(p99.group(1)) if p99 else None, "slowest": float(slowest.group(1)) if slowest else None,
-            "raw": text}
 
 
 def check_load(step, load, run=None):
