@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run every test: lint, ansible-test sanity, unit tests, the cloud provisioning tests against local test doubles,
-# the playbooks' syntax on each supported ansible-core,
-# then each Molecule scenario (the default one on Debian 12, 11 and 13).
+# Run every test: lint, ansible-test sanity, unit tests, the cloud provisioning tests against local test doubles and
+# the playbooks' syntax on each supported ansible-core (one lane), beside each Molecule scenario (the default one on
+# Debian 12, 11 and 13).
 # Usage: scripts/test.sh [SCENARIO[:SUITE]...]   e.g. scripts/test.sh default:trixie zero_downtime
 # PYDEPLOY_JOBS=N runs N scenarios at once (default 2). Logs: .cache/test-logs/.
 # PYDEPLOY_SKIP_STATIC=1 skips lint, sanity and unit tests (for re-running one scenario while developing).
@@ -14,7 +14,10 @@ bash scripts/bootstrap.sh
 activate_venv
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
-if [ -z "${PYDEPLOY_SKIP_STATIC:-}" ]; then
+logs="$PYDEPLOY_ROOT/.cache/test-logs"
+mkdir -p "$logs"
+
+static_checks() {
   log "lint: yamllint"
   yamllint --strict .
   log "lint: ansible-lint (profile production)"
@@ -31,6 +34,18 @@ if [ -z "${PYDEPLOY_SKIP_STATIC:-}" ]; then
   bash scripts/cloud-tests.sh
   log "ansible-core range: playbook syntax checks (scripts/version-matrix.sh --syntax-only)"
   bash scripts/version-matrix.sh --syntax-only
+}
+
+# The static checks run beside the Molecule runs (they wait on no container), and fail the command like a scenario.
+static_pid=""
+if [ -z "${PYDEPLOY_SKIP_STATIC:-}" ]; then
+  log "static checks (lint, sanity, galaxy-importer, unit and cloud tests, syntax per ansible-core), beside the Molecule runs; log: $logs/static.log"
+  (
+    t0=$(date +%s)
+    static_checks >"$logs/static.log" 2>&1
+    echo "PASS static checks in $(( $(date +%s) - t0 )) s"
+  ) &
+  static_pid=$!
 fi
 
 if [ "$#" -gt 0 ]; then
@@ -44,8 +59,6 @@ else
   done
 fi
 
-logs="$PYDEPLOY_ROOT/.cache/test-logs"
-mkdir -p "$logs"
 jobs="${PYDEPLOY_JOBS:-2}"
 pids=() names=()
 failed=()
@@ -84,8 +97,12 @@ done
 for i in "${!pids[@]}"; do
   wait "${pids[$i]}" || failed+=("${names[$i]}")
 done
+if [ -n "$static_pid" ] && ! wait "$static_pid"; then
+  echo "FAIL static checks (log: $logs/static.log)"
+  tail -80 "$logs/static.log"
+  failed+=(static)
+fi
 
-passed=$(( ${#runs[@]} - ${#failed[@]} ))
 log "test command finished in $(( $(date +%s) - start )) s"
-echo "molecule: ${passed} passed, ${#failed[@]} failed"
+echo "failed: ${failed[*]:-none} (of ${#runs[@]} Molecule runs${static_pid:+ and the static checks})"
 [ "${#failed[@]}" -eq 0 ]
