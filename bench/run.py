@@ -124,9 +124,7 @@ def start_container(name: str, suite: str, ssh: bool = False) -> None:
     Path(CACHE, "bench-apt").mkdir(parents=True, exist_ok=True)
     run([
         "docker", "run", "-d", "--name", name, "--hostname", name,
-        # SYS_PTRACE: root on a real host may read /proc/<pid>/cwd of the app user's gunicorn (switch.yml checks it);
-        # Docker's default root lacks it.
-        "--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+        "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
         "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
         "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
         *(["-p", f"127.0.0.1:{SSH_PORT}:22"] if ssh else []),
