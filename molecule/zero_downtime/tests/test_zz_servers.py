@@ -8,6 +8,7 @@ one per server, deployed together with pydeploy_apps (their own example reposito
   3  one rollback of all four under the same load: no request fails, the drain again, release 1 serves
   4  an ASGI release that does not import fails its gate with the reason; the live release keeps serving
   5  an unknown app_server fails in the preflight, naming the variable and the app; nothing changes
+  6  app_server procfile: a release whose Procfile has no web: line fails before any instance or link changes
 Load: per site, hey (2 workers x 10 requests/s) and three loops of 25 s requests, started 8 s apart. Timings are printed and
 appended to .cache/servers/results.txt.
 """
@@ -189,3 +190,17 @@ def test_5_unknown_server_fails_before_anything_changes(host):
     assert "Set up the host and deploy each app" not in out
     assert host.run("ls -l --time-style=+%s.%N /etc/systemd/system/s-uwsgi@.service /srv/s-uwsgi").stdout == before
     assert release_of(host, "s-uwsgi") == "1"
+
+
+def test_6_procfile_release_without_web_line_keeps_the_live_one(host):
+    """app_server procfile: a release whose Procfile has no web: line fails before any instance or link changes."""
+    edits = {"app.py": FLASK_EDITS["app.py"],
+             "Procfile": [("web: gunicorn app:app --bind 127.0.0.1:$PORT\n", "")]}
+    publish_commit("flask_hello", 4, replace=edits, repo=FLASK, message=f"{FLASK} 4 without web:")
+    live = live_instance(host, "s-procfile")
+    rc, out, seconds = apps_playbook("playbooks/deploy.yml", APPS, {"pydeploy_only": ["s-procfile"]}, group_app=False)
+    record(f"TIME deploy.yml, a Procfile without web: (app_server procfile): {seconds:.1f} s (rc={rc})")
+    assert rc != 0
+    assert "s-procfile: app_server is procfile" in out and "a Procfile without a web: line" in out, out[-4000:]
+    assert release_of(host, "s-procfile") == "1"
+    assert live_instance(host, "s-procfile") == live
