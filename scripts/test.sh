@@ -15,7 +15,11 @@ activate_venv
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
 logs="$PYDEPLOY_ROOT/.cache/test-logs"
-mkdir -p "$logs"
+# Each lane writes its exit status here. `wait PID` cannot be trusted for it: over a 40-minute run the kernel reuses
+# PIDs (pid_max is 32768 on some hosts), and bash then forgets the status it kept for the old PID.
+status="$logs/status"
+rm -rf "$status"
+mkdir -p "$logs" "$status"
 
 static_checks() {
   log "lint: yamllint"
@@ -42,8 +46,10 @@ if [ -z "${PYDEPLOY_SKIP_STATIC:-}" ]; then
   log "static checks (lint, sanity, galaxy-importer, unit and cloud tests, syntax per ansible-core), beside the Molecule runs; log: $logs/static.log"
   (
     t0=$(date +%s)
-    static_checks >"$logs/static.log" 2>&1
-    echo "PASS static checks in $(( $(date +%s) - t0 )) s"
+    rc=0
+    static_checks >"$logs/static.log" 2>&1 || rc=$?
+    echo "$rc" >"$status/static"
+    [ "$rc" -eq 0 ] && echo "PASS static checks in $(( $(date +%s) - t0 )) s"
   ) &
   static_pid=$!
 fi
@@ -60,7 +66,6 @@ else
 fi
 
 jobs="${PYDEPLOY_JOBS:-2}"
-pids=() names=()
 failed=()
 
 run_one() {
@@ -72,13 +77,15 @@ run_one() {
   local state="$PYDEPLOY_ROOT/.cache/molecule/$scenario-$suite"
   # PYDEPLOY_RUN_ID (optional) keeps containers and apt caches apart when several checkouts test at once.
   mkdir -p "$PYDEPLOY_CACHE/apt/$scenario-$suite${PYDEPLOY_RUN_ID:--ci}/partial"
-  if MOLECULE_DISTRO="$suite" MOLECULE_EPHEMERAL_DIRECTORY="$state" PYDEPLOY_EXAMPLES_DIR="$state/examples" \
-      molecule test -s "$scenario" >"$logs/$scenario-$suite.log" 2>&1; then
+  local rc=0
+  MOLECULE_DISTRO="$suite" MOLECULE_EPHEMERAL_DIRECTORY="$state" PYDEPLOY_EXAMPLES_DIR="$state/examples" \
+    molecule test -s "$scenario" >"$logs/$scenario-$suite.log" 2>&1 || rc=$?
+  echo "$rc" >"$status/$scenario-$suite"
+  if [ "$rc" -eq 0 ]; then
     echo "PASS $scenario on $suite in $(( $(date +%s) - t0 )) s"
   else
     echo "FAIL $scenario on $suite in $(( $(date +%s) - t0 )) s (log: $logs/$scenario-$suite.log)"
     tail -60 "$logs/$scenario-$suite.log"
-    return 1
   fi
 }
 
@@ -91,13 +98,15 @@ for r in "${runs[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 2; done
   log "molecule: $r"
   run_one "$r" &
-  pids+=("$!") names+=("$r")
   sleep 5
 done
-for i in "${!pids[@]}"; do
-  wait "${pids[$i]}" || failed+=("${names[$i]}")
+wait || true
+for r in "${runs[@]}"; do
+  s="${r#*:}"; [ "$s" = "$r" ] && s=bookworm
+  # A missing status file (the lane died before writing it) counts as a failure.
+  [ "$(cat "$status/${r%%:*}-$s" 2>/dev/null)" = 0 ] || failed+=("$r")
 done
-if [ -n "$static_pid" ] && ! wait "$static_pid"; then
+if [ -n "$static_pid" ] && [ "$(cat "$status/static" 2>/dev/null)" != 0 ]; then
   echo "FAIL static checks (log: $logs/static.log)"
   tail -80 "$logs/static.log"
   failed+=(static)
