@@ -166,6 +166,10 @@ def format_table(load: dict, runs: dict, checks: list[dict]) -> str:
         "proxied": "(b) nginx -> gunicorn (collection)",
         "static": "(c) static file via nginx",
         "seed": "(d) seed: gunicorn app:app + proxy_pass",
+        "uvicorn_direct": "(e) uvicorn direct, TCP (app_server uvicorn, FastAPI example)",
+        "uvicorn": "(f) nginx -> uvicorn (collection)",
+        "procfile_direct": "(g) Procfile web: command direct, its port (gunicorn, 1 sync worker)",
+        "procfile": "(h) nginx -> socket proxy -> Procfile web: command (collection)",
     }
     out = ["| Load case | requests/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|"]
     for key, label in labels.items():
@@ -174,6 +178,13 @@ def format_table(load: dict, runs: dict, checks: list[dict]) -> str:
             continue
         out.append(f"| {label} | {r['rps']:.0f} | {_fmt(r['p50_ms'])} | {_fmt(r['p99_ms'])} | "
                    f"{r['socket_errors'] + r['non_2xx']} |")
+    servers = [(name, load[d], load[p]) for name, d, p in
+               (("gunicorn (a, b)", "direct", "proxied"), ("uvicorn (e, f)", "uvicorn_direct", "uvicorn"),
+                ("Procfile path (g, h)", "procfile_direct", "procfile")) if load.get(d) and load.get(p)]
+    if len(servers) > 1:
+        out += ["", "| Server | direct r/s | through nginx r/s | through nginx / direct |", "|---|---:|---:|---:|"]
+        out += [f"| {name} | {d['rps']:.0f} | {p['rps']:.0f} | {_fmt(_ratio(p['rps'], d['rps']))} |"
+                for name, d, p in servers]
     out += ["", "| Ansible run | seconds | tasks ok | changed |", "|---|---:|---:|---:|"]
     names = {
         "floor": "bare apt + pip installs (floor)",

@@ -58,6 +58,18 @@ server {
 MIXED_CONF = "/etc/nginx/conf.d/pydeploy-bench-mixed.conf"
 MIXED_UNIT = "pydeploy-bench-mixed"
 ASGI_VENV = "/opt/pydeploy-bench-asgi"
+# Two more apps beside hello for the server rows: the FastAPI example on app_server uvicorn, and the Flask example on
+# app_server procfile (its Procfile's web: line, gunicorn on $PORT, behind the instance's socket proxy).
+SERVER_REPO = "bench_fastapi"
+SERVER_APPS = [
+    {"app_name": "b-uvicorn", "app_repo": f"/opt/pydeploy-examples/{SERVER_REPO}.git", "app_version": "main",
+     "app_wsgi": "main:app", "app_interface": "asgi", "app_server": "uvicorn", "app_domains": ["uvicorn.bench.test"],
+     "app_health_path": "/healthz"},
+    {"app_name": "b-procfile", "app_repo": f"/opt/pydeploy-examples/{REPO}.git", "app_version": "main",
+     "app_server": "procfile", "app_server_packages": ["gunicorn>=23.0.0"], "app_domains": ["procfile.bench.test"],
+     "app_health_path": "/healthz", "app_processes": {}},
+]
+SERVERS_INVENTORY = ROOT / ".cache" / "bench-servers"
 # A plain ASGI app with the example app's fast page and slow endpoint (no framework), for the ASGI worker case.
 ASGI_APP = """
 import asyncio
@@ -112,9 +124,7 @@ def start_container(name: str, suite: str, ssh: bool = False) -> None:
     Path(CACHE, "bench-apt").mkdir(parents=True, exist_ok=True)
     run([
         "docker", "run", "-d", "--name", name, "--hostname", name,
-        # SYS_PTRACE: root on a real host may read /proc/<pid>/cwd of the app user's gunicorn (switch.yml checks it);
-        # Docker's default root lacks it.
-        "--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+        "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
         "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
         "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
         *(["-p", f"127.0.0.1:{SSH_PORT}:22"] if ssh else []),
@@ -195,9 +205,49 @@ def commit_example(message: str, version: str) -> str:
     return out.strip().splitlines()[-1]
 
 
-def publish(host: str) -> None:
+def publish(host: str, repo: str = REPO) -> None:
     run(["ansible-playbook", "-i", str(INVENTORY), str(ROOT / "examples" / "publish.yml"),
-         "-e", f"example_name={REPO}", "-e", f"pydeploy_hosts={host}"], cwd=ROOT)
+         "-e", f"example_name={repo}", "-e", f"pydeploy_hosts={host}"], cwd=ROOT)
+
+
+def deploy_servers() -> dict:
+    """Deploy the SERVER_APPS beside hello with pydeploy_apps (untimed); hello's release and site are left alone.
+
+    The inventory is the bench's without its app_* group variables, which would apply to every app; hello's become
+    the first entry. It sits two levels below the checkout, like bench/inventory, for the paths in hosts.yml.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "app"
+        shutil.copytree(ROOT / "examples" / "fastapi_ws", src, ignore=shutil.ignore_patterns("__pycache__"))
+        run(["bash", str(ROOT / "scripts" / "example-repo.sh"), SERVER_REPO, str(src), "bench: the FastAPI example"])
+    publish(NAME, SERVER_REPO)
+    (SERVERS_INVENTORY / "group_vars").mkdir(parents=True, exist_ok=True)
+    shutil.copy(INVENTORY, SERVERS_INVENTORY / "hosts.yml")
+    (SERVERS_INVENTORY / "group_vars" / "web.yml").write_text("---\n{}\n")
+    hello = yaml.safe_load((INVENTORY.parent / "group_vars" / "web.yml").read_text())
+    apps = [hello, *SERVER_APPS]
+    argv = ["ansible-playbook", "-i", str(SERVERS_INVENTORY / "hosts.yml"), str(ROOT / "site.yml"),
+            "-e", json.dumps({"pydeploy_apps": apps, "pydeploy_only": [a["app_name"] for a in SERVER_APPS]})]
+    log("servers: site.yml with pydeploy_apps, deploying " + ", ".join(a["app_name"] for a in SERVER_APPS) + " (untimed)")
+    t0 = time.monotonic()
+    res = run(argv, check=False, cwd=ROOT, env={**os.environ, **PLAYBOOK_ENV})
+    (RESULTS / "servers.log").write_text(res.stdout + res.stderr)
+    if res.returncode != 0:
+        raise SystemExit(f"{shlex.join(argv[:4])} failed; log: bench/results/servers.log\n{res.stdout[-4000:]}")
+    return {"seconds": round(time.monotonic() - t0, 2), **parse_recap(res.stdout)}
+
+
+def server_direct_commands() -> dict:
+    """The deployed servers, reached without nginx: uvicorn's own command line on a TCP port (a second server, as
+    case (a) is for gunicorn), and the Procfile web: command on the port the live instance listens on."""
+    app = SERVER_APPS[0]["app_name"]
+    live = dexec(NAME, f"readlink /run/pydeploy/{app}.sock").strip().rsplit("-", 1)[1].removesuffix(".sock")
+    execstart = dexec(NAME, f"sed -n 's/^ExecStart=//p' /etc/systemd/system/{app}@.service").strip()
+    argv = [a.replace("%i", live) for a in shlex.split(execstart)]
+    fd = argv.index("--fd")
+    argv[fd:fd + 2] = ["--host", "127.0.0.1", "--port", "8004"]
+    ports = dexec(NAME, "ss -Hltn 'sport >= :18000 and sport <= :18001' | awk '{print $4}'").split()
+    return {"uvicorn": shlex.join(argv), "procfile_port": ports[0].rsplit(":", 1)[1] if ports else ""}
 
 
 def converge_packages() -> list[str]:
@@ -282,7 +332,7 @@ def expect(url: str, host: str | None, needle: str) -> None:
     raise SystemExit(f"{url} (Host {host}) did not answer with {needle!r}: {res.stdout}{res.stderr}")
 
 
-def measure_load(args: argparse.Namespace) -> tuple[dict, dict]:
+def measure_load(args: argparse.Namespace, servers: bool) -> tuple[dict, dict]:
     root = f"/srv/{APP}"
     conf = f"/etc/pydeploy/{APP}/gunicorn.conf.py"
     log("load: installing wrk and curl in the container (untimed)")
@@ -303,6 +353,19 @@ def measure_load(args: argparse.Namespace) -> tuple[dict, dict]:
         "static": ("http://127.0.0.1/static/hello.txt", HOST, ""),
         "seed": ("http://127.0.0.1:8081/", HOST, "from pydeploy.web"),
     }
+    if servers:
+        direct = server_direct_commands()
+        uvicorn = SERVER_APPS[0]["app_name"]
+        dexec(NAME, "systemctl stop pydeploy-bench-uvicorn 2>/dev/null || true; "
+                    f"systemd-run --unit=pydeploy-bench-uvicorn --uid={uvicorn} --gid={uvicorn} "
+                    f"--working-directory=/srv/{uvicorn}/current -p EnvironmentFile=/etc/pydeploy/{uvicorn}/env "
+                    f"--collect {direct['uvicorn']} >/dev/null 2>&1")
+        cases.update({
+            "uvicorn_direct": ("http://127.0.0.1:8004/", None, "fastapi_ws"),
+            "uvicorn": ("http://127.0.0.1/", SERVER_APPS[0]["app_domains"][0], "fastapi_ws"),
+            "procfile_direct": (f"http://127.0.0.1:{direct['procfile_port']}/", None, "from pydeploy.web"),
+            "procfile": ("http://127.0.0.1/", SERVER_APPS[1]["app_domains"][0], "from pydeploy.web"),
+        })
     static_body = (ROOT / "examples" / "flask_hello" / "static" / "hello.txt").read_text().strip()
     try:
         for key, (url, host, needle) in cases.items():
@@ -315,8 +378,8 @@ def measure_load(args: argparse.Namespace) -> tuple[dict, dict]:
                 log(f"load: round {rnd + 1}/{args.rounds} {key} {url}")
                 samples[key].append(wrk(args, url, host))
     finally:
-        dexec(NAME, f"rm -f {SEED_CONF}; nginx -t -q && systemctl reload nginx; "
-                    "systemctl stop pydeploy-bench-direct pydeploy-bench-seed 2>/dev/null || true", check=False)
+        dexec(NAME, f"rm -f {SEED_CONF}; nginx -t -q && systemctl reload nginx; systemctl stop pydeploy-bench-direct "
+                    "pydeploy-bench-seed pydeploy-bench-uvicorn 2>/dev/null || true", check=False)
     load = {}
     for key, runs in samples.items():
         agg = {}
@@ -486,6 +549,7 @@ def main() -> int:
     p.add_argument("--mixed-rate", type=int, default=200, help="fast requests per second in the mixed-load case")
     p.add_argument("--mixed-clients", type=int, default=8, help="concurrent fast clients (keep-alive) in the mixed case")
     p.add_argument("--no-mixed", action="store_true", help="skip the mixed-load case")
+    p.add_argument("--no-servers", action="store_true", help="skip the uvicorn and Procfile rows (two more apps)")
     p.add_argument("--mitogen", action="store_true", help="time the Ansible runs with Mitogen's strategy (opt-in)")
     p.add_argument("--load-only", action="store_true", help="reuse the running container, skip the Ansible timings")
     p.add_argument("--keep", action="store_true", help="leave the container running afterwards")
@@ -524,7 +588,9 @@ def main() -> int:
     elif Path(args.out).exists():
         runs = json.loads(Path(args.out).read_text()).get("ansible", {})
 
-    load, deployed = measure_load(args)
+    if not args.no_servers:
+        runs["servers"] = deploy_servers()
+    load, deployed = measure_load(args, servers=not args.no_servers)
     mixed = {} if args.no_mixed else measure_mixed(args)
     checks = ratios(load, runs)
     deployed_case = next((k for k in mixed if k.endswith("(deployed)")), "")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run every test: lint, ansible-test sanity, unit tests, the cloud provisioning tests against local test doubles,
-# the playbooks' syntax on each supported ansible-core,
-# then each Molecule scenario (the default one on Debian 12, 11 and 13).
+# Run every test: lint, ansible-test sanity, unit tests, the cloud provisioning tests against local test doubles and
+# the playbooks' syntax on each supported ansible-core (one lane), beside each Molecule scenario (the default one on
+# Debian 12, 11 and 13).
 # Usage: scripts/test.sh [SCENARIO[:SUITE]...]   e.g. scripts/test.sh default:trixie zero_downtime
 # PYDEPLOY_JOBS=N runs N scenarios at once (default 2). Logs: .cache/test-logs/.
 # PYDEPLOY_SKIP_STATIC=1 skips lint, sanity and unit tests (for re-running one scenario while developing).
@@ -14,7 +14,14 @@ bash scripts/bootstrap.sh
 activate_venv
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
-if [ -z "${PYDEPLOY_SKIP_STATIC:-}" ]; then
+logs="$PYDEPLOY_ROOT/.cache/test-logs"
+# Each lane writes its exit status here. `wait PID` cannot be trusted for it: over a 40-minute run the kernel reuses
+# PIDs (pid_max is 32768 on some hosts), and bash then forgets the status it kept for the old PID.
+status="$logs/status"
+rm -rf "$status"
+mkdir -p "$logs" "$status"
+
+static_checks() {
   log "lint: yamllint"
   yamllint --strict .
   log "lint: ansible-lint (profile production)"
@@ -31,6 +38,20 @@ if [ -z "${PYDEPLOY_SKIP_STATIC:-}" ]; then
   bash scripts/cloud-tests.sh
   log "ansible-core range: playbook syntax checks (scripts/version-matrix.sh --syntax-only)"
   bash scripts/version-matrix.sh --syntax-only
+}
+
+# The static checks run beside the Molecule runs (they wait on no container), and fail the command like a scenario.
+static_pid=""
+if [ -z "${PYDEPLOY_SKIP_STATIC:-}" ]; then
+  log "static checks (lint, sanity, galaxy-importer, unit and cloud tests, syntax per ansible-core), beside the Molecule runs; log: $logs/static.log"
+  (
+    t0=$(date +%s)
+    rc=0
+    static_checks >"$logs/static.log" 2>&1 || rc=$?
+    echo "$rc" >"$status/static"
+    [ "$rc" -eq 0 ] && echo "PASS static checks in $(( $(date +%s) - t0 )) s"
+  ) &
+  static_pid=$!
 fi
 
 if [ "$#" -gt 0 ]; then
@@ -44,10 +65,7 @@ else
   done
 fi
 
-logs="$PYDEPLOY_ROOT/.cache/test-logs"
-mkdir -p "$logs"
 jobs="${PYDEPLOY_JOBS:-2}"
-pids=() names=()
 failed=()
 
 run_one() {
@@ -59,13 +77,15 @@ run_one() {
   local state="$PYDEPLOY_ROOT/.cache/molecule/$scenario-$suite"
   # PYDEPLOY_RUN_ID (optional) keeps containers and apt caches apart when several checkouts test at once.
   mkdir -p "$PYDEPLOY_CACHE/apt/$scenario-$suite${PYDEPLOY_RUN_ID:--ci}/partial"
-  if MOLECULE_DISTRO="$suite" MOLECULE_EPHEMERAL_DIRECTORY="$state" PYDEPLOY_EXAMPLES_DIR="$state/examples" \
-      molecule test -s "$scenario" >"$logs/$scenario-$suite.log" 2>&1; then
+  local rc=0
+  MOLECULE_DISTRO="$suite" MOLECULE_EPHEMERAL_DIRECTORY="$state" PYDEPLOY_EXAMPLES_DIR="$state/examples" \
+    molecule test -s "$scenario" >"$logs/$scenario-$suite.log" 2>&1 || rc=$?
+  echo "$rc" >"$status/$scenario-$suite"
+  if [ "$rc" -eq 0 ]; then
     echo "PASS $scenario on $suite in $(( $(date +%s) - t0 )) s"
   else
     echo "FAIL $scenario on $suite in $(( $(date +%s) - t0 )) s (log: $logs/$scenario-$suite.log)"
     tail -60 "$logs/$scenario-$suite.log"
-    return 1
   fi
 }
 
@@ -78,14 +98,20 @@ for r in "${runs[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 2; done
   log "molecule: $r"
   run_one "$r" &
-  pids+=("$!") names+=("$r")
   sleep 5
 done
-for i in "${!pids[@]}"; do
-  wait "${pids[$i]}" || failed+=("${names[$i]}")
+wait || true
+for r in "${runs[@]}"; do
+  s="${r#*:}"; [ "$s" = "$r" ] && s=bookworm
+  # A missing status file (the lane died before writing it) counts as a failure.
+  [ "$(cat "$status/${r%%:*}-$s" 2>/dev/null)" = 0 ] || failed+=("$r")
 done
+if [ -n "$static_pid" ] && [ "$(cat "$status/static" 2>/dev/null)" != 0 ]; then
+  echo "FAIL static checks (log: $logs/static.log)"
+  tail -80 "$logs/static.log"
+  failed+=(static)
+fi
 
-passed=$(( ${#runs[@]} - ${#failed[@]} ))
 log "test command finished in $(( $(date +%s) - start )) s"
-echo "molecule: ${passed} passed, ${#failed[@]} failed"
+echo "failed: ${failed[*]:-none} (of ${#runs[@]} Molecule runs${static_pid:+ and the static checks})"
 [ "${#failed[@]}" -eq 0 ]

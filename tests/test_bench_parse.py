@@ -126,6 +126,18 @@ def test_format_table_lists_every_case_and_target():
     assert "(c) static file via nginx | 30000" in table
     assert "fresh converge (site.yml) | 70.0 | 80 | 40" in table
     assert table.count("MISSED") == 4  # the floor, no-change and redeploy runs are missing
+    assert "| Server |" not in table  # no uvicorn or Procfile rows measured: no server table
+
+
+def test_format_table_compares_each_server_with_itself_without_nginx():
+    load = _load(2000, 1900, 30000, 800)
+    for key, rps in {"uvicorn_direct": 3000, "uvicorn": 2700, "procfile_direct": 1000, "procfile": 500}.items():
+        load[key] = dict(load["direct"], rps=rps)
+    table = format_table(load, {}, [])
+    assert "(f) nginx -> uvicorn (collection) | 2700" in table
+    assert "| gunicorn (a, b) | 2000 | 1900 | 0.95 |" in table
+    assert "| uvicorn (e, f) | 3000 | 2700 | 0.90 |" in table
+    assert "| Procfile path (g, h) | 1000 | 500 | 0.50 |" in table
 
 
 HEY = """

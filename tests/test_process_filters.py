@@ -253,3 +253,15 @@ def test_commands_exec_can_run(command):
 ])
 def test_commands_exec_cannot_run_are_refused(command, problem):
     assert problem in plan_module.command_problem(command)
+
+
+def test_plan_errors_name_the_variables_the_labels_give():
+    """The app role passes its own variable names (app_processes ...): messages name what the user wrote."""
+    labels = {"name": "app_name", "definitions": "app_processes", "counts": "app_process_counts", "timers": "app_timers"}
+    with pytest.raises(AnsibleFilterError) as err:
+        process_plan("Hello", {"worker": "a | b"}, {"wroker": 1}, {"tick": {"command": "y"}}, labels=labels)
+    lines = str(err.value).splitlines()
+    assert [line.split(":")[0].split("=")[0] for line in lines[1:]] == [
+        "- app_name", "- app_processes.worker", "- app_process_counts.wroker", "- app_timers.tick"]
+    assert "no process of that name in app_processes" in str(err.value)
+    assert "processes_" not in str(err.value)

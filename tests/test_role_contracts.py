@@ -59,7 +59,8 @@ def test_role_variables_carry_the_role_prefix(role):
 # The lifecycle's adapters: the only files where the app role writes another role's inputs and reads its outputs.
 ADAPTERS = {"app": {"tasks/server.yml", "tasks/processes.yml"}}
 # Outputs a role publishes for the lifecycle (documented in its argument_specs description).
-OUTPUTS = {"gunicorn_requirements", "gunicorn_changed", "processes_restart_needed"}
+OUTPUTS = {"gunicorn_requirements", "gunicorn_changed", "appserver_requirements", "appserver_changed",
+           "processes_restart_needed"}
 
 
 @pytest.mark.parametrize("role", ROLES)

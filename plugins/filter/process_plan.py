@@ -46,6 +46,13 @@ options:
     type: list
     elements: str
     default: []
+  labels:
+    description:
+      - The names messages give the inputs, by key C(name), C(definitions), C(counts) and C(timers), so they name
+        what the user wrote (C(app_processes.worker) rather than C(processes_definitions.worker)).
+      - Default the processes role's variables, C(processes_name) and so on.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -146,8 +153,9 @@ def command_problem(command):
 
 
 class _Checker:
-    def __init__(self, reserved):
+    def __init__(self, reserved, labels=None):
         self.errors = []
+        self.labels = dict(LABELS, **{k: str(v) for k, v in (labels or {}).items() if k in LABELS and v})
         self.reserved = {"web": "the Procfile's web line is the web server's, not a process"}
         for name in reserved or []:
             self.reserved.setdefault(name, "the collection's other units use it")
@@ -179,8 +187,12 @@ class _Checker:
         return command.strip() if isinstance(command, str) else command
 
 
+LABELS = {"name": "processes_name", "definitions": "processes_definitions", "counts": "processes_counts",
+          "timers": "processes_timers"}
+
+
 def _process(check, app, name, spec, counts):
-    where = "processes_definitions.%s" % name
+    where = "%s.%s" % (check.labels["definitions"], name)
     check.name(where, name)
     if isinstance(spec, str):
         spec = {"command": spec}
@@ -207,7 +219,7 @@ def _process(check, app, name, spec, counts):
 
 
 def _timer(check, app, name, spec):
-    where = "processes_timers.%s" % name
+    where = "%s.%s" % (check.labels["timers"], name)
     check.name(where, name)
     if not isinstance(spec, Mapping):
         check.errors.append("%s: must be a mapping with %s" % (where, ", ".join(TIMER_KEYS)))
@@ -227,26 +239,27 @@ def _timer(check, app, name, spec):
     }
 
 
-def process_plan(app, definitions=None, counts=None, timers=None, reserved=None):
+def process_plan(app, definitions=None, counts=None, timers=None, reserved=None, labels=None):
     """The checked processes and timers of APP and the units they make; AnsibleFilterError lists every problem."""
-    check = _Checker(reserved)
+    check = _Checker(reserved, labels)
+    names = check.labels
     if not isinstance(app, str) or not NAME.match(app):
-        check.errors.append("processes_name=%r must match %s" % (app, NAME.pattern))
+        check.errors.append("%s=%r must match %s" % (names["name"], app, NAME.pattern))
         app = str(app)
-    definitions = check.mapping("processes_definitions", definitions)
-    counts = check.mapping("processes_counts", counts)
-    timers = check.mapping("processes_timers", timers)
+    definitions = check.mapping(names["definitions"], definitions)
+    counts = check.mapping(names["counts"], counts)
+    timers = check.mapping(names["timers"], timers)
 
     processes = [_process(check, app, name, definitions[name], counts) for name in sorted(definitions, key=str)]
     for name in sorted(counts, key=str):
         if name not in definitions:
-            check.errors.append("processes_counts.%s: no process of that name in processes_definitions" % name)
+            check.errors.append("%s.%s: no process of that name in %s" % (names["counts"], name, names["definitions"]))
         elif not _is_int(counts[name]) or counts[name] < 0:
-            check.errors.append("processes_counts.%s=%r must be an integer >= 0" % (name, counts[name]))
+            check.errors.append("%s.%s=%r must be an integer >= 0" % (names["counts"], name, counts[name]))
     planned_timers = [_timer(check, app, name, timers[name]) for name in sorted(timers, key=str)]
     for name in sorted(set(definitions) & set(timers), key=str):
-        check.errors.append("processes_timers.%s: also a process in processes_definitions; a name is one or the "
-                            "other (both would log as %s-%s)" % (name, app, name))
+        check.errors.append("%s.%s: also a process in %s; a name is one or the other (both would log as %s-%s)"
+                            % (names["timers"], name, names["definitions"], app, name))
     if check.errors:
         raise AnsibleFilterError("Invalid process settings:\n- " + "\n- ".join(check.errors))
 

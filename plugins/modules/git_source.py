@@ -50,11 +50,21 @@ options:
     description: File in git's credential-store format with the https user and token for O(repo).
     type: path
   export_to:
-    description: Empty directory to extract the commit's tree into. Nothing is exported when unset.
+    description:
+      - Directory to extract the commit's tree into, made anew (owned by O(export_user), mode C(0755)); what a failed
+        earlier export left there is removed first. Nothing is exported when unset.
     type: path
   export_user:
     description: User (and its group) that runs C(tar) for O(export_to) and owns the files.
     type: str
+  export_exclude:
+    description:
+      - Paths relative to the tree's root that are not extracted (with everything under them), such as paths the
+        deploy replaces with links.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
   fetch:
     description: Fetch from O(repo) first. With C(false), O(version) is resolved in the cache as it is.
     type: bool
@@ -115,6 +125,7 @@ exported:
 """
 
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -250,8 +261,28 @@ def export(module, git, commit):
     user = module.params["export_user"]
     if not user:
         module.fail_json(msg="export_user is required with export_to")
-    if os.path.islink(target) or not os.path.isdir(target) or os.listdir(target):
-        module.fail_json(msg="%s must be an existing empty directory" % target)
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        module.fail_json(msg="export_user %s does not exist" % user)
+    parent = os.path.dirname(target.rstrip("/"))
+    if os.path.islink(parent) or not os.path.isdir(parent):
+        module.fail_json(msg="the directory of export_to, %s, must be an existing directory (not a link)" % parent)
+    # A leftover of an interrupted export: removed without following any link in it (rmtree works through
+    # directory descriptors on Linux), then made anew for the user.
+    if os.path.islink(target) or os.path.isfile(target):
+        os.unlink(target)
+    elif os.path.isdir(target):
+        shutil.rmtree(target)
+    os.mkdir(target, 0o755)
+    os.chown(target, pw.pw_uid, pw.pw_gid)
+    os.chmod(target, 0o755)
+    exclude = []
+    for rel in module.params["export_exclude"]:
+        rel = rel.strip("/")
+        if not rel or rel.startswith("..") or "/../" in "/%s/" % rel:
+            module.fail_json(msg="export_exclude entry %r is not a path inside the tree" % rel)
+        exclude += ["--exclude", rel]
     rc, tarball, err = module.run_command(["git", "--git-dir", module.params["dest"], "archive", "--format=tar", commit],
                                           environ_update=git.env, encoding=None)
     if rc != 0:
@@ -260,7 +291,8 @@ def export(module, git, commit):
     # tar runs as the app user: the repository's content is written with that user's rights only.
     rc, _out, err = module.run_command(
         ["setpriv", "--reuid", user, "--regid", user, "--init-groups", "--reset-env", "--",
-         "tar", "-x", "--no-same-owner", "--no-same-permissions", "-C", target, "-f", "-"],
+         "tar", "-x", "--no-same-owner", "--no-same-permissions", "--anchored", "--no-wildcards"] + exclude
+        + ["-C", target, "-f", "-"],
         data=tarball, binary_data=True)
     if rc != 0:
         git.cleanup()
@@ -279,6 +311,7 @@ def main():
             "credentials_file": {"type": "path"},
             "export_to": {"type": "path"},
             "export_user": {"type": "str"},
+            "export_exclude": {"type": "list", "elements": "str", "default": []},
             "fetch": {"type": "bool", "default": True},
             "timeout": {"type": "int", "default": 300},
         },

@@ -38,6 +38,14 @@ options:
     type: list
     elements: str
     default: []
+  read_links:
+    description:
+      - Other paths to report in RV(links), such as the links the app's server instances run from, so one call reads
+        everything a switch decides on.
+    type: list
+    elements: path
+    default: []
+    version_added: 0.2.0
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -137,11 +145,21 @@ removed:
   type: list
   elements: str
   sample: [aaaaaaaaaaaa, venvs/req-1b2c3d4e5f6a7b8c]
+links:
+  description:
+    - For each path of O(read_links), whether something exists there, whether it is a symbolic link, and its target
+      (an empty string when it is not a link).
+  returned: always
+  type: dict
+  sample:
+    /run/pydeploy/myapp.sock: {exists: true, islnk: true, target: /run/pydeploy/myapp-blue.sock}
+    /srv/myapp/green: {exists: false, islnk: false, target: ""}
 """
 
 import json
 import os
 import shutil
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -222,6 +240,20 @@ def unused_venvs(root, releases):
     return out
 
 
+def read_links(paths):
+    """For each path: whether something exists there, whether it is a symbolic link, and what the link points to."""
+    out = {}
+    for path in paths:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            out[path] = {"exists": False, "islnk": False, "target": ""}
+            continue
+        islnk = stat.S_ISLNK(st.st_mode)
+        out[path] = {"exists": True, "islnk": islnk, "target": os.readlink(path) if islnk else ""}
+    return out
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -229,6 +261,7 @@ def main():
             "state": {"type": "str", "choices": ["listed", "pruned"], "default": "listed"},
             "keep": {"type": "int", "default": 5},
             "protect": {"type": "list", "elements": "str", "default": []},
+            "read_links": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )
@@ -252,7 +285,8 @@ def main():
                 shutil.rmtree(os.path.join(root, "venvs", name))
         removed = doomed + ["venvs/" + v for v in venvs]
         releases = remaining
-    module.exit_json(changed=bool(removed), releases=releases, live=live, previous=previous, removed=removed)
+    module.exit_json(changed=bool(removed), releases=releases, live=live, previous=previous, removed=removed,
+                     links=read_links(module.params["read_links"]))
 
 
 if __name__ == "__main__":

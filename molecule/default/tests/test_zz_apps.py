@@ -10,14 +10,10 @@ variables moved into the first entry of pydeploy_apps: a global app_* would appl
 
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 
 import pytest
-import yaml
-from pydeploy_testlib import APP, DOMAIN, PROJECT, _WS, ansible_env, http, publish_commit, ws_roundtrip
+from pydeploy_testlib import APP, DOMAIN, PROJECT, _WS, apps_playbook, http, publish_commit, ws_roundtrip
 
 pytestmark = pytest.mark.skipif(os.environ.get("MOLECULE_DISTRO", "bookworm") != "bookworm",
                                 reason="two apps are proven on Debian 12")
@@ -73,29 +69,12 @@ open(out, "w").write(json.dumps(res))
 """
 
 
-def group_vars():
-    inv_dir = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
-    with open(os.path.join(inv_dir, "group_vars", "web"), encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
 def site(playbook="site.yml", live_extra=None, extra=None):
-    """Run a playbook with the scenario's inventory, the app_* group variables moved into pydeploy_apps."""
-    gv = group_vars()
-    hello = {k: v for k, v in gv.items() if k.startswith("app_")}
+    """Run a playbook with the scenario's app (its app_* group variables), the FastAPI app and the Django app."""
     live = {"app_name": LIVE, "app_repo": "/opt/pydeploy-examples/fastapi_ws.git", "app_wsgi": "main:app",
             "app_interface": "asgi", "app_domains": [LIVE_DOMAIN], "app_health_path": "/healthz",
             "app_websocket_paths": ["/ws"], **(live_extra or {})}
-    with tempfile.TemporaryDirectory() as inv_dir:
-        shutil.copy(os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(inv_dir, "hosts.yml"))
-        os.mkdir(os.path.join(inv_dir, "group_vars"))
-        with open(os.path.join(inv_dir, "group_vars", "web.yml"), "w", encoding="utf-8") as fh:
-            yaml.safe_dump({k: v for k, v in gv.items() if not k.startswith("app_")}, fh)
-        cmd = ["ansible-playbook", "-i", os.path.join(inv_dir, "hosts.yml"), str(PROJECT / playbook),
-               "-e", json.dumps({"pydeploy_apps": [hello, live, DJANGO_APP], **(extra or {})})]
-        t0 = time.monotonic()
-        proc = subprocess.run(cmd, env=ansible_env(), capture_output=True, text=True, cwd=PROJECT, check=False)
-        return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - t0
+    return apps_playbook(playbook, [live, DJANGO_APP], extra)
 
 
 @pytest.fixture(scope="module")

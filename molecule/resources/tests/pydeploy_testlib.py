@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 APP = "hello"
 DOMAIN = "example.test"
@@ -227,6 +229,32 @@ def playbook(path, extra_vars=None, check=True, args=()):
     return proc.returncode, out
 
 
+def group_vars():
+    """The scenario's group variables of the web group (the inventory Molecule wrote)."""
+    with open(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent / "group_vars" / "web", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def apps_playbook(path, apps, extra_vars=None, group_app=True):
+    """Run a playbook with pydeploy_apps=apps; return (rc, output, seconds).
+
+    The inventory is the scenario's without its app_* group variables (a global app_* would apply to every app). With
+    group_app they become the first entry of pydeploy_apps (the scenario's own app); without, that app is left alone.
+    """
+    gv = group_vars()
+    own = [{k: v for k, v in gv.items() if k.startswith("app_")}] if group_app else []
+    with tempfile.TemporaryDirectory() as inv_dir:
+        shutil.copy(os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(inv_dir, "hosts.yml"))
+        os.mkdir(os.path.join(inv_dir, "group_vars"))
+        with open(os.path.join(inv_dir, "group_vars", "web.yml"), "w", encoding="utf-8") as fh:
+            yaml.safe_dump({k: v for k, v in gv.items() if not k.startswith("app_")}, fh)
+        cmd = ["ansible-playbook", "-i", os.path.join(inv_dir, "hosts.yml"), str(PROJECT / path),
+               "-e", json.dumps({"pydeploy_apps": own + list(apps), **(extra_vars or {})})]
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, env=ansible_env(), capture_output=True, text=True, cwd=PROJECT, check=False)
+        return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - t0
+
+
 def recap_changed(output):
     """The changed= count of the play recap (one host)."""
     for line in output.splitlines():
@@ -235,11 +263,13 @@ def recap_changed(output):
     raise AssertionError("no play recap in output:\n" + output[-3000:])
 
 
-def publish_commit(example="flask_hello", version=None, edits=None, message=None, links=None, publish=True):
+def publish_commit(example="flask_hello", version=None, edits=None, message=None, links=None, repo=None, replace=None,
+                   publish=True):
     """Commit a modified copy of an example app into its bare repo and publish it on the target.
 
-    links: {relative path: symlink target} committed as symbolic links. publish=False only commits (for
-    app_source: controller, which reads the repository on the controller).
+    links: {relative path: symlink target} committed as symbolic links. repo: the repository's name (default the
+    example's), published at /opt/pydeploy-examples/<repo>.git. replace: {relative path: [(old, new), ...]} edits.
+    publish=False only commits (for app_source: controller, which reads the repository on the controller).
     """
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / example
@@ -248,15 +278,21 @@ def publish_commit(example="flask_hello", version=None, edits=None, message=None
             (src / "VERSION").write_text(f"{version}\n")
         for rel, text in (edits or {}).items():
             (src / rel).write_text(text)
+        for rel, pairs in (replace or {}).items():
+            text = (src / rel).read_text()
+            for old, new in pairs:
+                assert old in text, f"{rel} has no {old!r}"
+                text = text.replace(old, new)
+            (src / rel).write_text(text)
         for rel, target in (links or {}).items():
             os.symlink(target, src / rel)
         proc = subprocess.run(
-            ["bash", str(PROJECT / "scripts/example-repo.sh"), example, str(src), message or f"version {version}"],
+            ["bash", str(PROJECT / "scripts/example-repo.sh"), repo or example, str(src), message or f"version {version}"],
             capture_output=True, text=True, check=True,
         )
         commit = proc.stdout.strip().splitlines()[-1]
     if publish:
-        playbook("examples/publish.yml", {"example_name": example})
+        playbook("examples/publish.yml", {"example_name": repo or example})
     return commit
 
 
@@ -279,7 +315,7 @@ def live_unit(host, app=APP):
 
 
 def parse_hey(text):
-    """hey's summary as counts: requests, ok (2xx), failed (other statuses and connection errors), p99, slowest."""
+    """hey's report as counts: requests, ok (2xx), failed (other codes and connection errors), p99 and slowest."""
     status_part, _sep, error_part = text.partition("Error distribution:")
     codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", status_part)}
     errors = {msg.strip(): int(n) for n, msg in re.findall(r"^\s*\[(\d+)\]\s+(.+)$", error_part, re.M)}
@@ -334,3 +370,76 @@ class HeyLoad:
         return {"requests": sum(r["requests"] for r in self.results.values()),
                 "failed": sum(r["failed"] for r in self.results.values()),
                 "slowest": max((r["slowest"] or 0.0) for r in self.results.values())}
+
+
+# Inside the container: back-to-back GETs of one slow path in `loops` threads started `stagger` seconds apart, each
+# request's start, end, status and body kept, until a stop file appears.
+_SLOW = r"""
+import http.client, json, os, sys, threading, time
+host, path, loops, stagger, stop, out = sys.argv[1:7]
+rows, lock = [], threading.Lock()
+
+def loop(k):
+    time.sleep(k * float(stagger))
+    while not os.path.exists(stop):
+        start = time.time()
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", 80, timeout=90)
+            c.request("GET", path, headers={"Host": host})
+            r = c.getresponse(); status, body = r.status, r.read().decode("utf-8", "replace"); c.close()
+        except Exception as exc:
+            status, body = 0, repr(exc)
+        with lock:
+            rows.append({"start": start, "end": time.time(), "status": status, "body": body.strip()})
+
+threads = [threading.Thread(target=loop, args=(k,)) for k in range(int(loops))]
+for t in threads: t.start()
+for t in threads: t.join()
+open(out, "w").write(json.dumps(rows))
+"""
+
+
+class SiteLoad:
+    """Load through nginx inside the container while an operation runs, for several sites (Host names) at once.
+
+    Per site: hey (workers x qps requests/s of GET /), and `slow` back-to-back loops of GET slow_path started
+    `stagger` seconds apart, each request's start, end, status and body recorded (slow_requests), so a test can tell
+    which release answered a request that was in flight while an instance stopped. hey's counts are in hey.
+    """
+
+    def __init__(self, host, sites, workers=2, qps=10, slow=0, slow_path="/slow?seconds=20", stagger=7.0):
+        self.host, self.sites, self.workers, self.qps = host, list(sites), workers, qps
+        self.slow, self.slow_path, self.stagger = slow, slow_path, stagger
+        self.hey, self.slow_requests = {}, {}
+
+    def __enter__(self):
+        self.host.run("rm -rf /tmp/siteload && mkdir -p /tmp/siteload")
+        self.host.run("cat > /tmp/siteload/slow.py <<'EOF'\n%s\nEOF" % _SLOW)
+        for site in self.sites:
+            self.host.run(f"nohup hey -z 600s -c {self.workers} -q {self.qps} -host {site} http://127.0.0.1/ "
+                          f">/tmp/siteload/hey-{site}.out 2>&1 & echo $! >/tmp/siteload/hey-{site}.pid")
+            if self.slow:
+                self.host.run("nohup python3 /tmp/siteload/slow.py %s '%s' %d %s /tmp/siteload/stop "
+                              "/tmp/siteload/slow-%s.json >/tmp/siteload/slow-%s.log 2>&1 &"
+                              % (site, self.slow_path, self.slow, self.stagger, site, site))
+        time.sleep(2 + self.stagger * max(self.slow - 1, 0))
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(2)
+        self.host.run("touch /tmp/siteload/stop; for f in /tmp/siteload/hey-*.pid; do kill -INT $(cat $f); done")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            hey_running = self.host.run(
+                "for f in /tmp/siteload/hey-*.pid; do kill -0 $(cat $f) 2>/dev/null && echo running; done; true").stdout.strip()
+            slow_done = all(self.host.file(f"/tmp/siteload/slow-{site}.json").exists for site in self.sites) or not self.slow
+            if not hey_running and slow_done:
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError("the load did not stop")
+        for site in self.sites:
+            self.hey[site] = parse_hey(self.host.file(f"/tmp/siteload/hey-{site}.out").content_string)
+            if self.slow:
+                self.slow_requests[site] = json.loads(self.host.file(f"/tmp/siteload/slow-{site}.json").content_string)
+        return False
