@@ -14,9 +14,9 @@ The steps run in file order and build on each other:
       before any host changes, naming the variable or the host
   60  web2 dies (its container is killed) once it is out and drained: the roll stops, the balancer keeps it out, and
       web1 and web3 answer every request
-Mixed load: hey inside the balancer's container against its HTTPS port: POSTs with a 1 KiB body on kept-alive HTTP/2
-connections, fast GETs of the health check and of a static file on kept-alive HTTP/1.1 connections, and requests that
-take 4 s. Counts per stream are printed and
+Mixed load: hey inside the balancer's container against its HTTPS port: POSTs with a 1 KiB body and GETs of a static
+file on kept-alive HTTP/1.1 connections, fast GETs of the health check on kept-alive HTTP/2 connections, and requests
+that take 4 s. Counts per stream are printed and
 appended to .cache/scale_out/results.txt.
 """
 
@@ -105,71 +105,73 @@ def recap(out):
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", out, re.M)}
 
 
+POOL_LOG = "/var/log/pydeploy-lb/pool-access.log"
+# A request the pool's old workers took in the instant of a reload may start just after one the new workers took.
+RELOAD_GRACE = 1.0
+
+
 class Watch:
-    """Which backends the balancer has marked down, sampled every 0.2 s in its container, and its access log."""
+    """The balancer pool's access log over a step: for each request, when it started at an app host, which host, and
+    which hosts the configuration that passed it on had out of rotation (its out="..." field)."""
 
     def __init__(self, name):
         self.name = name
-        self.poll = "/tmp/poll-%s.log" % name
 
     def __enter__(self):
-        lb_sh(": > /var/log/nginx/access.log; rm -f %s; nohup sh -c 'while :; do echo \"$(date +%%s.%%N) "
-              "$(grep \" down;\" /etc/nginx/pydeploy-lb/backends.conf | sed \"s/.*# //\" | tr \"\\n\" \" \")\"; "
-              "sleep 0.2; done' >%s 2>&1 & echo $! >%s.pid" % (self.poll, self.poll, self.poll))
+        lb_sh(": > %s" % POOL_LOG)
         return self
 
     def __exit__(self, *exc):
-        lb_sh("kill $(cat %s.pid)" % self.poll)
         return False
 
-    def down_intervals(self):
-        """{host: [(first seen down, first seen back)]}."""
-        out, since = {}, {}
-        last = 0.0
-        for line in lb_sh("cat %s" % self.poll).splitlines():
-            parts = line.split()
-            if not parts:
-                continue
-            last = float(parts[0])
-            down = set(parts[1:])
-            for host in down - set(since):
-                since[host] = last
-            for host in set(since) - down:
-                out.setdefault(host, []).append((since.pop(host), last))
-        for host, start in since.items():
-            out.setdefault(host, []).append((start, last))
-        return out
-
     def requests(self):
-        """(start, end, upstream address) of each request the balancer passed on."""
+        """(start, upstream address, hosts out) of each request the pool passed on, in order of start."""
         rows = []
-        for line in lb_sh("cat /var/log/nginx/access.log").splitlines():
-            m = re.search(r"rt=([0-9.]+) upstream=(\S+(?:, \S+)*) upstream_status=\S+(?:, \S+)* msec=([0-9.]+)", line)
+        for line in lb_sh("cat %s" % POOL_LOG).splitlines():
+            m = re.search(r'rt=([0-9.]+) upstream=(\S+(?:, \S+)*) upstream_status=\S+(?:, \S+)* msec=([0-9.]+) out="([^"]*)"',
+                          line)
             if not m:
                 continue
-            end = float(m.group(3))
+            start = float(m.group(3)) - float(m.group(1))
             for addr in m.group(2).split(", "):
-                rows.append((end - float(m.group(1)), end, addr.rsplit(":", 1)[0]))
-        return rows
+                rows.append((start, addr.rsplit(":", 1)[0], frozenset(m.group(4).split())))
+        return sorted(rows)
+
+    def down_intervals(self):
+        """{host: [(first, last)]}: the starts of the first and last request passed on by a configuration that had the
+        host out, for each stretch of such requests."""
+        out, current = {}, {}
+        for start, _addr, down in self.requests():
+            for host in down:
+                span = current.setdefault(host, [start, start])
+                span[1] = start
+            for host in set(current) - down:
+                out.setdefault(host, []).append(tuple(current.pop(host)))
+        for host, span in current.items():
+            out.setdefault(host, []).append(tuple(span))
+        return out
 
     def sent_while_out(self):
-        """Requests that started at a host at least 2 s after it was marked down and before it was back."""
+        """Requests passed on to a host by a configuration that had it out, or that started at a host while it was out
+        (after the first request that the configuration taking it out passed on, allowing RELOAD_GRACE)."""
         addrs = addresses()
-        bad = []
+        rows = self.requests()
+        bad = [("passed on while out", r) for r in rows if any(addrs[h] == r[1] for h in r[2])]
         intervals = self.down_intervals()
         for host, spans in intervals.items():
-            for start, end in spans:
-                bad += [(host, r) for r in self.requests() if r[2] == addrs[host] and start + 2.0 < r[0] < end]
+            for first, last in spans:
+                bad += [(host, r) for r in rows if r[1] == addrs[host] and first + RELOAD_GRACE < r[0] <= last]
         return intervals, bad
 
 
 def mixed_load(name):
-    """Through the balancer's HTTPS port: POSTs with a 1 KiB body on kept-alive HTTP/2 connections, fast GETs of the
-    health check and of a static file on kept-alive HTTP/1.1 connections, and requests that take SLOW_SECONDS."""
+    """Through the balancer's HTTPS port: POSTs with a 1 KiB body and GETs of a static file on kept-alive HTTP/1.1
+    connections (a client does not resend a POST whose connection closes under it), fast GETs of the health check on
+    kept-alive HTTP/2 connections, and requests that take SLOW_SECONDS."""
     url = "https://127.0.0.1"
     return HeyLoad(lb_sh, name, {
-        "post": "-h2 -c 2 -q 15 -m POST -T text/plain -d %s -host %s %s/echo" % (BODY, DOMAIN, url),
-        "get": "-c 2 -q 15 -host %s %s/healthz" % (DOMAIN, url),
+        "post": "-c 2 -q 15 -m POST -T text/plain -d %s -host %s %s/echo" % (BODY, DOMAIN, url),
+        "get": "-h2 -c 2 -q 15 -host %s %s/healthz" % (DOMAIN, url),
         "static": "-c 1 -q 15 -host %s %s/static/hello.txt" % (DOMAIN, url),
         "slow": "-c 2 -host %s '%s/slow?seconds=%d'" % (DOMAIN, url, SLOW_SECONDS),
     }, tail=3.0)
@@ -201,6 +203,19 @@ def test_00_served_through_the_balancer():
     assert lb_sh("curl -s -o /dev/null -w '%%{http_code}' -H 'Host: %s' http://127.0.0.1/" % DOMAIN) == "308"
     assert servers_seen() == set(WEB)
     STATE["r1"] = {w: live_release(w) for w in WEB}
+    # The public ports are the public nginx's; the pool and the check server listen on loopback only.
+    listening = lb_sh("ss -Htlnp")
+    for port in (80, 443):
+        assert re.search(r"(0\.0\.0\.0|\*|\[::\]):%d\s" % port, listening), listening
+    for port in (8098, 8099):
+        assert re.search(r"127\.0\.0\.1:%d\s" % port, listening), listening
+        assert not re.search(r"(0\.0\.0\.0|\*|\[::\]):%d\s" % port, listening), listening
+    assert lb_sh("systemctl is-active pydeploy-lb-pool.service nginx.service").split() == ["active", "active"]
+
+
+def public_nginx():
+    """The public nginx's master and worker PIDs: they change when it reloads."""
+    return lb_sh("cat /run/nginx.pid; ps --ppid $(cat /run/nginx.pid) -o pid= | sort -n").split()
 
 
 def test_10_app_hosts_answer_the_balancer_only():
@@ -224,10 +239,13 @@ def test_10_app_hosts_answer_the_balancer_only():
 
 def test_20_rolling_deploy_under_mixed_load():
     sha = publish_commit(version=2, publish=False)
+    public = public_nginx()
     with Watch("deploy") as watch, mixed_load("deploy") as load:
         rc, out, seconds = play("playbooks/deploy.yml", {"app_version": sha})
     assert rc == 0, out[-5000:]
     check_load("20 rolling deploy", load, seconds, rc)
+    # Only the pool reloaded: the clients' connections to the public nginx were never closed under them.
+    assert public_nginx() == public
     record("TIME rolling deploy across 3 hosts (deploy.yml, pydeploy_serial 1): %.1f s" % seconds)
     intervals, bad = watch.sent_while_out()
     assert sorted(intervals) == WEB and all(len(v) == 1 for v in intervals.values()), intervals
