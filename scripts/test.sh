@@ -58,7 +58,7 @@ if [ "$#" -gt 0 ]; then
   runs=("$@")
 else
   # Longest first, so the two runs at a time finish close together; any new scenario joins on bookworm.
-  runs=(zero_downtime default:bookworm tls letsencrypt default:trixie default:bullseye)
+  runs=(default:bookworm zero_downtime scale_out tls default:bullseye default:trixie letsencrypt)
   for f in molecule/*/molecule.yml; do
     s="$(basename "$(dirname "$f")")"
     case " ${runs[*]} " in *" $s "*|*" $s:"*) ;; *) runs+=("$s") ;; esac
