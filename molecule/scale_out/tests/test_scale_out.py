@@ -150,18 +150,30 @@ class Watch:
                 out.setdefault(host, []).append(tuple(current.pop(host)))
         for host, span in current.items():
             out.setdefault(host, []).append(tuple(span))
+        # At a reload the old workers may still start a request just after the new ones started theirs: stretches of
+        # one host less than RELOAD_GRACE apart are one time out.
+        for host, spans in out.items():
+            merged = [spans[0]]
+            for first, last in spans[1:]:
+                if first - merged[-1][1] < RELOAD_GRACE:
+                    merged[-1] = (merged[-1][0], last)
+                else:
+                    merged.append((first, last))
+            out[host] = merged
         return out
 
     def sent_while_out(self):
         """Requests passed on to a host by a configuration that had it out, or that started at a host while it was out
-        (after the first request that the configuration taking it out passed on, allowing RELOAD_GRACE)."""
+        (later than RELOAD_GRACE after the first request passed on by a configuration that had it out, and earlier than
+        RELOAD_GRACE before the last one: a reload's old and new workers overlap that long at most)."""
         addrs = addresses()
         rows = self.requests()
         bad = [("passed on while out", r) for r in rows if any(addrs[h] == r[1] for h in r[2])]
         intervals = self.down_intervals()
         for host, spans in intervals.items():
             for first, last in spans:
-                bad += [(host, r) for r in rows if r[1] == addrs[host] and first + RELOAD_GRACE < r[0] <= last]
+                bad += [(host, r) for r in rows
+                        if r[1] == addrs[host] and first + RELOAD_GRACE < r[0] < last - RELOAD_GRACE]
         return intervals, bad
 
 
