@@ -68,9 +68,16 @@ fi
 jobs="${PYDEPLOY_JOBS:-2}"
 failed=()
 
+# SCENARIO[:SUITE] -> the suite (bookworm when none is given).
+suite_of() {
+  local s="${1#*:}"
+  [ "$s" = "$1" ] && s=bookworm
+  echo "$s"
+}
+
 run_one() {
-  local scenario="${1%%:*}" suite="${1#*:}"
-  [ "$suite" = "$1" ] && suite=bookworm
+  local scenario="${1%%:*}" suite
+  suite="$(suite_of "$1")"
   local t0; t0=$(date +%s)
   # Each run gets its own Molecule state, so one scenario can run on two suites at once.
   # and its own example repositories (tests commit to them).
@@ -90,8 +97,7 @@ run_one() {
 }
 
 for r in "${runs[@]}"; do
-  s="${r#*:}"; [ "$s" = "$r" ] && s=bookworm
-  ensure_image "$s"
+  ensure_image "$(suite_of "$r")"
 done
 
 for r in "${runs[@]}"; do
@@ -103,9 +109,8 @@ for r in "${runs[@]}"; do
 done
 wait || true
 for r in "${runs[@]}"; do
-  s="${r#*:}"; [ "$s" = "$r" ] && s=bookworm
   # A missing status file (the lane died before writing it) counts as a failure.
-  [ "$(cat "$status/${r%%:*}-$s" 2>/dev/null)" = 0 ] || failed+=("$r")
+  [ "$(cat "$status/${r%%:*}-$(suite_of "$r")" 2>/dev/null)" = 0 ] || failed+=("$r")
 done
 if [ -n "$static_pid" ] && [ "$(cat "$status/static" 2>/dev/null)" != 0 ]; then
   echo "FAIL static checks (log: $logs/static.log)"

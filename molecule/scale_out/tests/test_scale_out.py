@@ -138,11 +138,11 @@ class Watch:
                 rows.append((start, addr.rsplit(":", 1)[0], frozenset(m.group(4).split())))
         return sorted(rows)
 
-    def down_intervals(self):
+    def down_intervals(self, rows=None):
         """{host: [(first, last)]}: the starts of the first and last request passed on by a configuration that had the
-        host out, for each stretch of such requests."""
+        host out, for each stretch of such requests (rows: requests() already read)."""
         out, current = {}, {}
-        for start, _addr, down in self.requests():
+        for start, _addr, down in self.requests() if rows is None else rows:
             for host in down:
                 span = current.setdefault(host, [start, start])
                 span[1] = start
@@ -169,7 +169,7 @@ class Watch:
         addrs = addresses()
         rows = self.requests()
         bad = [("passed on while out", r) for r in rows if any(addrs[h] == r[1] for h in r[2])]
-        intervals = self.down_intervals()
+        intervals = self.down_intervals(rows)
         for host, spans in intervals.items():
             for first, last in spans:
                 bad += [(host, r) for r in rows
