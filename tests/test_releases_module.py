@@ -53,3 +53,17 @@ def test_unused_venvs_are_found(tmp_path):
     (tmp_path / "venvs/req-old").mkdir()
     rels = [r for r in mod.list_releases(str(tmp_path)) if r["id"] != "r1"]
     assert mod.unused_venvs(str(tmp_path), rels) == ["req-a", "req-old"]
+
+
+def test_systemctl_show_blocks_become_unit_states():
+    out = (
+        "Id=shop@blue.service\nActiveState=active\n\n"
+        "ActiveState=inactive\nId=shop@green.service\n\n"
+        "Id=shop-worker@1.service\nActiveState=failed\n"
+    )
+    assert mod.parse_show(out) == {
+        "shop@blue.service": "active",
+        "shop@green.service": "inactive",
+        "shop-worker@1.service": "failed",
+    }
+    assert mod.parse_show("") == {}

@@ -46,6 +46,14 @@ options:
     elements: path
     default: []
     version_added: 0.2.0
+  read_units:
+    description:
+      - systemd units whose state to report in RV(units), such as the app's server instances, read with one
+        C(systemctl show).
+    type: list
+    elements: str
+    default: []
+    version_added: 0.3.0
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -80,6 +88,13 @@ EXAMPLES = r"""
   pydeploy.web.releases:
     root: /srv/myapp
   register: myapp_releases
+
+- name: Read the live release, the socket link and the state of both server instances in one run
+  pydeploy.web.releases:
+    root: /srv/myapp
+    read_links: [/run/pydeploy/myapp.sock]
+    read_units: [myapp@blue.service, myapp@green.service]
+  register: myapp_state
 
 - name: Show the live and the previous release
   ansible.builtin.debug:
@@ -154,6 +169,16 @@ links:
   sample:
     /run/pydeploy/myapp.sock: {exists: true, islnk: true, target: /run/pydeploy/myapp-blue.sock}
     /srv/myapp/green: {exists: false, islnk: false, target: ""}
+units:
+  description:
+    - For each unit of O(read_units), its C(ActiveState) (V(active), V(inactive), V(failed), V(activating)...).
+      systemd reports an unknown unit as V(inactive).
+  returned: always
+  type: dict
+  sample:
+    myapp@blue.service: active
+    myapp@green.service: inactive
+  version_added: 0.3.0
 """
 
 import json
@@ -254,6 +279,29 @@ def read_links(paths):
     return out
 
 
+def parse_show(output):
+    """systemctl show's blocks (one per unit, a blank line between) as {Id: ActiveState}."""
+    states = {}
+    for block in output.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if "Id" in props:
+            states[props["Id"]] = props.get("ActiveState", "")
+    return states
+
+
+def read_units(module, names):
+    """The ActiveState of each unit, in one systemctl run."""
+    if not names:
+        return {}
+    systemctl = module.get_bin_path("systemctl", required=True)
+    rc, out, err = module.run_command([systemctl, "show", "--property=Id,ActiveState", "--"] + names)
+    if rc != 0:
+        module.fail_json(msg="systemctl show %s failed: %s" % (" ".join(names), err.strip()))
+    states = parse_show(out)
+    # systemctl names an instance of a template unit by its full name; report the names as asked.
+    return {name: states.get(name if "." in name else name + ".service", "") for name in names}
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -262,6 +310,7 @@ def main():
             "keep": {"type": "int", "default": 5},
             "protect": {"type": "list", "elements": "str", "default": []},
             "read_links": {"type": "list", "elements": "path", "default": []},
+            "read_units": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -286,7 +335,8 @@ def main():
         removed = doomed + ["venvs/" + v for v in venvs]
         releases = remaining
     module.exit_json(changed=bool(removed), releases=releases, live=live, previous=previous, removed=removed,
-                     links=read_links(module.params["read_links"]))
+                     links=read_links(module.params["read_links"]),
+                     units=read_units(module, module.params["read_units"]))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import os
 import time
 
 import pytest
-from pydeploy_testlib import APP, playbook, publish_commit
+from pydeploy_testlib import APP, http, live_instance, playbook, publish_commit
 
 FULL = os.environ.get("MOLECULE_DISTRO", "bookworm") == "bookworm"
 # The settings above are deployed on Debian 12 only; elsewhere the converged host runs the Procfile's one worker,
@@ -154,3 +154,34 @@ def test_timer_runs_in_the_live_release_and_is_inactive_between_runs(host, deplo
     service = wait_for(idle, 5)
     assert service, "hello-tick.service did not go back to inactive"
     assert service["Result"] == "success" and service["ExecMainStatus"] == "0" and service["User"] == APP, service
+
+
+def test_z_a_release_whose_worker_crashes_is_switched_back(host, deployed):
+    """The worker of the new release exits at start: the deploy fails naming it, and everything is as before."""
+    live = host.file(f"{ROOT}/current").linked_to
+    instance = live_instance(host)
+    publish_commit(version="worker-crashes", replace={"worker.py": [
+        ('if os.environ.get("WORKER_FAIL_AT_START"):', "if True:  # this release's worker crashes at start"),
+    ]})
+    try:
+        rc, out = playbook("playbooks/deploy.yml", SETTINGS, check=False)
+    finally:
+        # The tests after this one deploy the branch's head: a good commit again.
+        publish_commit(version=deployed["version"])
+    assert rc != 0, "a release whose worker crashes at start was deployed"
+    assert "failed once live and was switched back" in out and "did not stay up" in out, out[-3000:]
+    assert f"{APP}-worker@1.service" in out and "WORKER_FAIL_AT_START is set" in out, out[-3000:]
+    # The live release, its web instance, its boot entry and its workers are as before the deploy.
+    assert host.file(f"{ROOT}/current").linked_to == live
+    assert live_instance(host) == instance
+    boot = host.file(f"/etc/tmpfiles.d/pydeploy-{APP}.conf").content_string
+    assert f" /run/pydeploy/{APP}-{instance}.sock" in boot, boot
+    other = "green" if instance == "blue" else "blue"
+    assert show(host, f"{APP}@{other}.socket", "UnitFileState")["UnitFileState"] != "enabled"
+    page = http(host, "/")
+    assert page["status"] == 200 and f"(flask_hello {deployed['version']})" in page["body"], page
+    for i, unit in WORKERS.items():
+        state = show(host, unit, "ActiveState", "MainPID")
+        assert state["ActiveState"] == "active", (unit, state)
+        beat = wait_for(lambda i=i, pid=state["MainPID"]: heartbeat(host, i).get("pid") == pid and heartbeat(host, i), 5)
+        assert beat and beat["version"] == deployed["version"], (unit, beat)
