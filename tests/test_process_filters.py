@@ -1,4 +1,4 @@
-"""Unit tests for the filters of the processes role: procfile, systemd_shell and process_plan."""
+"""Unit tests for the filters of the processes role: procfile, systemd_shell, process_plan and systemd_show."""
 
 import importlib.util
 import pathlib
@@ -21,6 +21,7 @@ procfile = load("procfile").FilterModule().filters()["procfile"]
 systemd_shell = load("systemd_shell").FilterModule().filters()["systemd_shell"]
 plan_module = load("process_plan")
 process_plan = plan_module.FilterModule().filters()["process_plan"]
+systemd_show = load("systemd_show").FilterModule().filters()["systemd_show"]
 
 
 # procfile
@@ -265,3 +266,26 @@ def test_plan_errors_name_the_variables_the_labels_give():
         "- app_name", "- app_processes.worker", "- app_process_counts.wroker", "- app_timers.tick"]
     assert "no process of that name in app_processes" in str(err.value)
     assert "processes_" not in str(err.value)
+
+
+# systemd_show
+
+def test_systemd_show_gives_each_units_properties_by_id():
+    out = (
+        "Id=app-worker@1.service\nActiveState=active\nSubState=running\nNRestarts=0\n\n"
+        "NRestarts=4\nId=app-worker@2.service\nActiveState=activating\nSubState=auto-restart\n\n"
+        "Id=app-tick.timer\nActiveState=active\nSubState=waiting\nNRestarts=\n"
+    )
+    units = systemd_show(out)
+    assert list(units) == ["app-worker@1.service", "app-worker@2.service", "app-tick.timer"]
+    assert units["app-worker@2.service"] == {
+        "Id": "app-worker@2.service", "ActiveState": "activating", "SubState": "auto-restart", "NRestarts": "4"}
+    assert units["app-tick.timer"]["NRestarts"] == ""
+    assert systemd_show("") == {}
+
+
+def test_systemd_show_needs_the_id_of_each_block():
+    with pytest.raises(AnsibleFilterError, match="no Id= line"):
+        systemd_show("ActiveState=active\n")
+    with pytest.raises(AnsibleFilterError, match="expects the text"):
+        systemd_show(None)
