@@ -325,10 +325,11 @@ def computed(tmp_path_factory):
     facts = {
         "__processes_found_ours": {"files": [{"path": "/etc/systemd/system/" + f} for f in reversed(OWNED)]},
         "__processes_list_units": {"stdout": LIST_UNITS},
-        "__processes_status": {"results": [
-            {"item": "hello-worker@1.service", "status": {"ActiveState": "active", "SubState": "running", "NRestarts": "0"}},
-            {"item": "hello-worker@2.service", "status": {"ActiveState": "active", "SubState": "running", "NRestarts": "3"}},
-            {"item": "hello-tick.timer", "status": {"ActiveState": "inactive", "SubState": "dead"}}]},
+        # systemctl show --property=Id,ActiveState,SubState,NRestarts of the wanted units (a timer has no NRestarts).
+        "__processes_show": {"stdout": (
+            "Id=hello-worker@1.service\nActiveState=active\nSubState=running\nNRestarts=0\n\n"
+            "NRestarts=3\nSubState=running\nActiveState=active\nId=hello-worker@2.service\n\n"
+            "Id=hello-tick.timer\nActiveState=inactive\nSubState=dead\n")},
         "__processes_release_stat": {"stat": {"exists": True, "lnk_source": "/srv/hello/releases/abc"}},
         "__processes_down_logs": {"results": [{"item": "hello-tick.timer", "stdout": ""},
                                               {"item": "hello-worker@2.service", "stdout": "starting\nTraceback: boom"}]},
@@ -375,6 +376,6 @@ def test_a_unit_that_is_down_is_reported_with_its_journal(computed):
     assert computed["down"] == ["hello-tick.timer", "hello-worker@2.service"]
     report = computed["down_report"]
     assert report.startswith("2 unit(s) of hello did not stay up in /srv/hello/current\n(-> /srv/hello/releases/abc):")
-    assert "- hello-worker@2.service: active/running, restarted by systemd 3 times" in report
+    assert "- hello-worker@2.service: active/running,\n  restarted by systemd 3 times" in report
     assert "    starting\n    Traceback: boom" in report
     assert "- hello-tick.timer: inactive/dead" in report

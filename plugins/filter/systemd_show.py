@@ -26,7 +26,7 @@ options:
 EXAMPLES = r"""
 - name: Read the state of two workers and a timer in one run
   ansible.builtin.command:
-    argv: [systemctl, show, --property=Id,ActiveState,SubState,NRestarts, --,
+    argv: [systemctl, show, "--property=Id,ActiveState,SubState,NRestarts", --,
            myapp-worker@1.service, myapp-worker@2.service, myapp-report.timer]
   register: myapp_show
   changed_when: false
