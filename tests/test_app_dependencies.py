@@ -1,7 +1,7 @@
 """The app role's choice of dependency file and installer, its messages, and the virtualenv's name.
 
 These are Jinja expressions in roles/app/vars/main.yml, rendered here by Ansible's own templar with the registered
-results of build.yml's probes (the files the release has, uv at app_uv_path, the installer's version, uv export).
+result of build.yml's release_probe (the release's files, uv at app_uv_path, the installer's version) and uv export.
 """
 
 from pathlib import Path
@@ -26,6 +26,16 @@ def trusted(obj):
     return obj
 
 
+def probe(files=(), requirements=False, uv="present", version="uv 0.13.9 (x86_64-unknown-linux-gnu)"):
+    """release_probe's result for a release holding `files` (and requirements.txt), with uv present, absent or unset."""
+    names = ["uv.lock", "poetry.lock", "pyproject.toml", "setup.py"]
+    found = {name: {"exists": name in files, "isreg": name in files, "islnk": False} for name in names}
+    found["requirements.txt"] = {"exists": requirements, "isreg": requirements, "islnk": False,
+                                 **({"sha256": "c0ffee"} if requirements else {})}
+    executable = {"present": {"exists": True, "executable": True}, "absent": {"exists": False, "executable": False}}
+    return {"files": found, "executable": executable.get(uv, {}), "version": version, "complete": []}
+
+
 def render(expr, files=(), requirements=False, uv="present", **inputs):
     """Render expr with the role's defaults and vars, the release holding `files`, and uv present, absent or unset."""
     loader = DataLoader()
@@ -36,11 +46,7 @@ def render(expr, files=(), requirements=False, uv="present", **inputs):
         "app_uv_path": "/opt/pydeploy/uv/bin/uv",
         "ansible_facts": {"python_version": "3.11.2"},
         "__app_release_id": "0123456789ab-cafef00d",
-        "__app_deps_files": {"files": [{"path": "/srv/hello/releases/x/" + f} for f in files]},
-        "__app_requirements": {"stat": {"exists": requirements, **({"checksum": "c0ffee"} if requirements else {})}},
-        "__app_uv": {"stat": {"exists": True, "executable": True}} if uv == "present"
-        else {"stat": {"exists": False}} if uv == "absent" else {"skipped": True},
-        "__app_installer_version": {"stdout": "uv 0.13.9 (x86_64-unknown-linux-gnu)\n"},
+        "__app_probe": probe(files, requirements, uv),
         "__app_uv_export": {"stdout": LOCKED},
         **inputs,
     }
@@ -79,7 +85,7 @@ def test_a_missing_file_is_named(lockfile, files, requirements, message):
 @pytest.mark.parametrize("installer, uv, effective", [
     ("auto", "present", "uv"),
     ("auto", "absent", "pip"),   # app_uv_path set, no uv there (deploy.yml before site.yml installed it)
-    ("auto", "unset", "pip"),    # app_uv_path empty: the stat is skipped
+    ("auto", "unset", "pip"),    # app_uv_path empty: the probe does not check it
     ("pip", "present", "pip"),
     ("uv", "present", "uv"),
 ])
@@ -104,8 +110,8 @@ def test_the_virtualenv_is_named_after_everything_installed():
     changed = {
         "locked set": render("{{ __app_venv_name }}", lock, __app_uv_export={"stdout": LOCKED.replace("3.1.9", "3.1.8")}),
         "python": render("{{ __app_venv_name }}", lock, ansible_facts={"python_version": "3.11.4"}),
-        "installer version": render("{{ __app_venv_name }}", lock, __app_installer_version={"stdout": "uv 0.13.10"}),
-        "installer": render("{{ __app_venv_name }}", lock, __app_installer_version={"stdout": "pip 23.0.1"}),
+        "installer version": render("{{ __app_venv_name }}", lock, __app_probe=probe(lock, version="uv 0.13.10")),
+        "installer": render("{{ __app_venv_name }}", lock, __app_probe=probe(lock, version="pip 23.0.1")),
         "packages": render("{{ __app_venv_name }}", lock, app_server_packages=["gunicorn>=23.0.0"]),
     }
     for what, name in changed.items():
@@ -117,11 +123,29 @@ def test_the_virtualenv_is_named_after_everything_installed():
 
 def test_requirements_and_project_names():
     req = render("{{ __app_venv_name }}", ["pyproject.toml"], True)
-    assert req.startswith("req-") and req != render("{{ __app_venv_name }}", ["pyproject.toml"], True,
-                                                    __app_requirements={"stat": {"exists": True, "checksum": "beef"}})
+    other = probe(["pyproject.toml"], True)
+    other["files"]["requirements.txt"]["sha256"] = "beef"
+    assert req.startswith("req-")
+    assert req != render("{{ __app_venv_name }}", ["pyproject.toml"], True, __app_probe=other)
     assert render("{{ __app_venv_name }}", ["pyproject.toml"], False) == "rel-0123456789ab-cafef00d"
 
 
 def test_installer_settings_are_build_inputs():
     inputs = render("{{ __app_build_inputs }}", app_installer="pip", app_lockfile="poetry")
     assert inputs["installer"] == "pip" and inputs["lockfile"] == "poetry"
+
+
+def test_existing_virtualenvs_keep_their_names():
+    """The names the expressions gave before release_probe read the inputs (find, stat and command results)."""
+    assert render("{{ __app_venv_name }}", ["uv.lock", "pyproject.toml"]) == "lock-3a2a820e2689b01d"
+    assert render("{{ __app_venv_name }}", ["pyproject.toml"], True) == "req-18f14119df3483b1"
+    pip = probe(["pyproject.toml"], True, uv="absent", version="pip 23.0.1")
+    name = render("{{ __app_venv_name }}", app_server_packages=["gunicorn>=23.0.0"], __app_probe=pip)
+    assert name == "req-22947c5cf5db9fe0"
+
+
+def test_a_link_counts_as_found_like_a_file():
+    """find (file_type any) and stat (not following links) found links too; the probe's exists keeps that."""
+    found = probe(["pyproject.toml"])
+    found["files"]["uv.lock"] = {"exists": True, "isreg": False, "islnk": True}
+    assert render("{{ __app_deps_kind }}", __app_probe=found) == "uv"
