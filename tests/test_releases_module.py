@@ -55,15 +55,23 @@ def test_unused_venvs_are_found(tmp_path):
     assert mod.unused_venvs(str(tmp_path), rels) == ["req-a", "req-old"]
 
 
-def test_systemctl_show_blocks_become_unit_states():
+def test_read_units_reports_each_units_active_state():
     out = (
         "Id=shop@blue.service\nActiveState=active\n\n"
-        "ActiveState=inactive\nId=shop@green.service\n\n"
-        "Id=shop-worker@1.service\nActiveState=failed\n"
+        "ActiveState=inactive\nId=shop@green.service\n"
     )
-    assert mod.parse_show(out) == {
-        "shop@blue.service": "active",
-        "shop@green.service": "inactive",
-        "shop-worker@1.service": "failed",
-    }
-    assert mod.parse_show("") == {}
+
+    class Module:  # the two AnsibleModule methods read_units uses
+        @staticmethod
+        def get_bin_path(name, required=False):
+            return "/bin/" + name
+
+        @staticmethod
+        def run_command(argv):
+            assert argv == ["/bin/systemctl", "show", "--property=Id,ActiveState", "--",
+                            "shop@blue.service", "shop@green.service"]
+            return 0, out, ""
+
+    assert mod.read_units(Module(), ["shop@blue.service", "shop@green.service"]) == {
+        "shop@blue.service": "active", "shop@green.service": "inactive"}
+    assert mod.read_units(Module(), []) == {}

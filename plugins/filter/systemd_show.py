@@ -47,21 +47,17 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.pydeploy.web.plugins.module_utils.systemd import parse_show
 
 
 def systemd_show(output):
     """{Id: {property: value}} from systemctl show's blocks."""
     if not isinstance(output, str):
         raise AnsibleFilterError("systemd_show: expects the text systemctl show printed, got %s" % type(output).__name__)
-    units = {}
-    for block in output.strip().split("\n\n"):
-        if not block.strip():
-            continue
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        if "Id" not in props:
-            raise AnsibleFilterError("systemd_show: a block has no Id= line; ask systemctl show for --property=Id,...")
-        units[props["Id"]] = props
-    return units
+    try:
+        return parse_show(output)
+    except ValueError as exc:
+        raise AnsibleFilterError("systemd_show: %s" % exc) from None
 
 
 class FilterModule:  # pylint: disable=too-few-public-methods  # the interface Ansible loads

@@ -187,6 +187,7 @@ import shutil
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pydeploy.web.plugins.module_utils.systemd import parse_show
 
 MARKER = ".pydeploy/complete"
 META = ".pydeploy/release.json"
@@ -279,16 +280,6 @@ def read_links(paths):
     return out
 
 
-def parse_show(output):
-    """systemctl show's blocks (one per unit, a blank line between) as {Id: ActiveState}."""
-    states = {}
-    for block in output.strip().split("\n\n"):
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        if "Id" in props:
-            states[props["Id"]] = props.get("ActiveState", "")
-    return states
-
-
 def read_units(module, names):
     """The ActiveState of each unit, in one systemctl run."""
     if not names:
@@ -297,9 +288,12 @@ def read_units(module, names):
     rc, out, err = module.run_command([systemctl, "show", "--property=Id,ActiveState", "--"] + names)
     if rc != 0:
         module.fail_json(msg="systemctl show %s failed: %s" % (" ".join(names), err.strip()))
-    states = parse_show(out)
+    try:
+        states = parse_show(out)
+    except ValueError as exc:
+        module.fail_json(msg="systemctl show %s: %s" % (" ".join(names), exc))
     # systemctl names an instance of a template unit by its full name; report the names as asked.
-    return {name: states.get(name if "." in name else name + ".service", "") for name in names}
+    return {name: states.get(name if "." in name else name + ".service", {}).get("ActiveState", "") for name in names}
 
 
 def main():
