@@ -44,9 +44,12 @@ LOAD_QPS_PER_WORKER = 40  # 320 requests/s: >= 5,000 in a 17 s step, and light o
 LOAD_MIN_SECONDS = 17
 # In flight during the code deploy: longer than the deploy's switch, shorter than gunicorn_timeout (30 s).
 SLOW_SECONDS = 25
-# The slowest fast request during a code deploy. With a restart in place (before 0.2.0) it was about 1 s: requests
-# waited in the socket's queue while the new master booted.
-FAST_SLOWEST_MAX = 0.5
+# Fast requests during a code deploy, against the same load with no deploy, measured in the same run (test_00). With a
+# restart in place (before 0.2.0) requests waited about 1 s in the socket's queue while the new master booted: about
+# one request in fifteen, so the p99 rose to about 1 s. The bound is relative, so that a machine loaded by another
+# scenario (which slows both measurements) does not fail it; the allowance stays well under the 1 s boot.
+FAST_P99_FACTOR = 4
+FAST_P99_ALLOWANCE = 0.25
 RESULTS = os.path.join(PROJECT, ".cache", "zero_downtime", "results.txt")
 STATE = {}
 
@@ -245,6 +248,11 @@ def check_load(step, load, run=None):
 
 def test_00_baseline():
     assert "(flask_hello 1)" in http("/")
+    # The same load with no deploy: the latency the deploy's is compared with.
+    with Load("baseline") as load:
+        pass
+    check_load("baseline (no deploy)", load)
+    STATE["baseline_p99"] = load.result["p99"]
     http("/notes", "POST", "kept across releases")
     assert "kept across releases" in http("/notes")
     STATE["r1"] = live_id()
@@ -260,9 +268,13 @@ def test_a_code_deploy_under_load(commits):
     with Load("a-code-deploy") as load:
         run = play("playbooks/deploy.yml", {"app_version": sha})
     assert run.rc == 0, run
+    # What the later tests build on is recorded first, so that a miss below fails this test alone.
+    STATE["r2"] = live_id()
     check_load("a code deploy", load, run)
     # Fast requests never waited for the new release to boot: the old instance served until the switch.
-    assert load.result["slowest"] < FAST_SLOWEST_MAX, "a fast request waited %ss during the deploy" % load.result["slowest"]
+    bound = FAST_P99_FACTOR * STATE["baseline_p99"] + FAST_P99_ALLOWANCE
+    assert load.result["p99"] <= bound, "fast requests waited during the deploy: p99 %ss, baseline p99 %ss (bound %.3fs)" % (
+        load.result["p99"], STATE["baseline_p99"], bound)
     deadline = time.monotonic() + SLOW_SECONDS + 15
     while not sh("cat /tmp/slow.out 2>/dev/null || true").strip() and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -270,7 +282,6 @@ def test_a_code_deploy_under_load(commits):
     record("SLOW a %d s request in flight during the deploy answered %s after %ss" % (SLOW_SECONDS, slow[0], slow[1]))
     assert slow[0] == "200", slow
     record("TIME code-only redeploy (playbooks/deploy.yml, 2 plays): %.1f s" % run.seconds)
-    STATE["r2"] = live_id()
     assert STATE["r2"].split("-")[0] == sha[:12] and STATE["r2"] != STATE["r1"]
     # f: the new code serves, from the new release.
     assert "(flask_hello 2)" in http("/")
