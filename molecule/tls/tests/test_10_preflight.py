@@ -46,7 +46,7 @@ def test_bad_tls_input_fails_in_preflight(host, site, case):
     assert result.returncode != 0, out[-3000:]
     assert message in out, out[-3000:]
     # It stopped in the first play: the deploy play never started and the host is as it was.
-    assert "PLAY [Deploy a Python web app]" not in out
+    assert "PLAY [Set up the host and deploy each app]" not in out
     assert " changed=0 " in out, out[-1000:]
     assert _snapshot(host) == before
     # The private key never shows, even in a failure message.

@@ -90,7 +90,7 @@ def test_lockout_over_ssh_is_stopped_in_preflight(host, ssh, case):
     assert rc != 0, out[-3000:]
     assert message in out, out[-3000:]
     assert "changed=0" in recap and "failed=1" in recap, recap
-    assert "PLAY [Deploy a Python web app]" not in out
+    assert "PLAY [Set up the host and deploy each app]" not in out
     assert nft(host) == before
 
 
