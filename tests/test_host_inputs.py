@@ -257,3 +257,25 @@ def test_uid_min_comes_from_login_defs(tmp_path):
     defs.write_text("# comment\nUID_MIN\t\t\t 2000\nUID_MAX 60000\n")
     assert mod.read_uid_min(str(defs)) == 2000
     assert mod.read_uid_min(str(tmp_path / "none")) == 1000
+
+
+# pydeploy_do_api_url (plugins/filter/api_url.py)
+
+api_url_problem = load("plugins/filter/api_url.py", "pydeploy_api_url_filter").api_url_problem
+
+
+@pytest.mark.parametrize("url", ["https://api.digitalocean.com/v2", "http://127.0.0.1:8080/v2", "http://127.1.2.3/v2",
+                                 "http://[::1]:9000/v2", "http://localhost:5000/v2", "https://10.0.0.5/v2"])
+def test_the_token_goes_over_https_or_to_loopback(url):
+    assert api_url_problem(url, "pydeploy_do_api_url") == ""
+
+
+@pytest.mark.parametrize("url, words", [
+    ("http://api.digitalocean.com/v2", "in clear"), ("http://198.51.100.7:8080/v2", "in clear"),
+    ("http://127.0.0.1.example.com/v2", "in clear"), ("ftp://127.0.0.1/v2", "in clear"),
+    ("https://user:pw@api.digitalocean.com/v2", "no user or password"), ("api.digitalocean.com/v2", "with a host"),
+    ("https://x:99999/v2", "not a URL"),
+])
+def test_the_token_never_goes_in_clear(url, words):
+    problem = api_url_problem(url, "pydeploy_do_api_url")
+    assert problem.startswith("pydeploy_do_api_url=%s" % url) and words in problem
