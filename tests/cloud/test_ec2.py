@@ -105,7 +105,7 @@ def provisioned(run_playbook, ec2, bad_runs):  # pylint: disable=unused-argument
 
 def test_provision_makes_the_key_groups_and_tagged_instances(ec2, provisioned):
     run = provisioned.run
-    assert run.rc == 0 and run.failures == 0, run
+    assert run.rc == 0 and run.failures == 0, (run, run.failure_message)
     assert set(run.changed_tasks()) == {"Import the key pair", "Security group of the balancers (SSH, HTTP and HTTPS)",
                                         "Security group of the app hosts (SSH; HTTP from the balancers only)",
                                         "Instances"}, run
