@@ -13,7 +13,7 @@ description:
   - Appends a line (UTC time first, then C(key=value) fields in the given order) to an append-only log file.
   - Opens the file with C(O_APPEND) and never rewrites it, unlike M(ansible.builtin.lineinfile), so earlier lines
     are never lost or de-duplicated.
-  - Opens it with C(O_NOFOLLOW) and writes only to a regular file: a symbolic link, a FIFO or a device at O(path)
+  - Opens it with C(O_NOFOLLOW) and writes only to a regular file; a symbolic link, a FIFO or a device at O(path)
     fails the module, and nothing is written through it.
   - Values with spaces or quotes are written JSON-quoted; only the first line of a value is kept.
 version_added: 0.1.0
