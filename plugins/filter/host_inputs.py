@@ -12,50 +12,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-DOCUMENTATION = r"""
----
-name: app_user_problems
-short_description: Why an app_user may not be used on this host (empty when it may)
-version_added: 0.3.0
-author: pydeploy.web maintainers (!UNKNOWN)
-description:
-  - C(app_user_problems), C(app_root_problems), C(unit_problems), C(apps_overlap_problems) and C(web_sources) live in
-    this file; each returns a list of messages naming the variable and the app (C(web_sources) returns the merged
-    list). The host's side comes from the C(pydeploy.web.host_inputs) module, which only reads.
-  - An app_user may be absent (the app role creates it as a system user) or the user this collection made for this
-    app (its record in C(/var/lib/pydeploy/apps/<app>.json), or, for hosts deployed before 0.3.0, the group of
-    C(/etc/pydeploy/<app>)); never root, an nginx or nobody account, a login account, a user or group that exists
-    for another reason, or another app's user.
-options:
-  _input:
-    description: The result of C(pydeploy.web.host_inputs).
-    type: dict
-    required: true
-  app:
-    description: The app's name (app_name).
-    type: str
-    required: true
-  user:
-    description: app_user.
-    type: str
-    required: true
-"""
-
-EXAMPLES = r"""
-- name: Refuse an app_user this collection did not make
-  ansible.builtin.assert:
-    that: __problems | length == 0
-    fail_msg: "{{ __problems | join(' ') }}"
-  vars:
-    __problems: "{{ __facts | pydeploy.web.app_user_problems(app_name, app_user) }}"
-"""
-
-RETURN = r"""
-_value:
-  description: The problems, each a sentence naming the variable and the app; empty when there is none.
-  type: list
-  elements: str
-"""
+# Each filter is documented in plugins/filter/<filter>.yml.
 
 # Accounts an app must never run as, whatever the host says about them: root, the web servers' users (nginx runs
 # as www-data on Debian, nginx or http elsewhere), and the shared unprivileged identities.
