@@ -167,7 +167,7 @@ def unit_problems(facts, app, names, variable, local_ours=False):
     wanted = set(names)
     for name in names:
         if "@" in name:
-            stem, _, rest = name.partition("@")
+            stem, rest = name.split("@", 1)
             wanted.add("%s@%s" % (stem, rest[rest.index("."):] if "." in rest else ""))
     problems = []
     for directory, files in sorted((facts.get("unit_files") or {}).items()):

@@ -45,8 +45,11 @@ attributes:
     description: Changes nothing in any mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show as a diff.
   platform:
+    support: full
     platforms: posix
+    description: Reads the account and group databases with C(pwd) and C(grp), and the directories given.
 """
 
 EXAMPLES = r"""
