@@ -111,6 +111,30 @@ def test_deploy_log_line_format():
     assert line == '1970-01-01T00:00:00Z user=alice release=0123456789ab result=failed reason="Release x failed its gate"'
 
 
+def run_deploy_log(tmp_path, path):
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"path": str(path), "fields": [{"result": "deployed"}]}}))
+    done = subprocess.run([sys.executable, str(ROOT / "plugins/modules/deploy_log.py"), str(args)],
+                          capture_output=True, text=True, check=False)
+    return json.loads(done.stdout)
+
+
+def test_deploy_log_appends_to_its_file(tmp_path):
+    log = tmp_path / "deploys.log"
+    assert not run_deploy_log(tmp_path, log).get("failed")
+    assert not run_deploy_log(tmp_path, log).get("failed")
+    assert log.read_text().count("result=deployed\n") == 2
+
+
+def test_deploy_log_never_writes_through_a_link(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_text("precious\n")
+    (tmp_path / "deploys.log").symlink_to(target)
+    result = run_deploy_log(tmp_path, tmp_path / "deploys.log")
+    assert result.get("failed") and "cannot append" in result["msg"]
+    assert target.read_text() == "precious\n"
+
+
 def test_lock_directory_is_created_private(tmp_path):
     path = str(tmp_path / "locks" / "app.lock")
     assert lockmod.run(path, "acquired", owner("a"), "", False)["acquired"]

@@ -13,6 +13,8 @@ description:
   - Appends a line (UTC time first, then C(key=value) fields in the given order) to an append-only log file.
   - Opens the file with C(O_APPEND) and never rewrites it, unlike M(ansible.builtin.lineinfile), so earlier lines
     are never lost or de-duplicated.
+  - Opens it with C(O_NOFOLLOW) and writes only to a regular file; a symbolic link, a FIFO or a device at O(path)
+    fails the module, and nothing is written through it.
   - Values with spaces or quotes are written JSON-quoted; only the first line of a value is kept.
 version_added: 0.1.0
 author: pydeploy.web maintainers (!UNKNOWN)
@@ -72,8 +74,10 @@ line:
   sample: 2026-11-22T05:00:00Z user=alice release=0123456789ab result=deployed
 """
 
+import errno
 import json
 import os
+import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -98,6 +102,18 @@ def format_line(fields, now=None):
     return " ".join(parts)
 
 
+def append_line(path, line):
+    """Append line to the regular file path, never through a symbolic link (O_NOFOLLOW: ELOOP), a FIFO or a device."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        os.write(fd, (line + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -110,11 +126,10 @@ def main():
     path = module.params["path"]
     line = format_line(module.params["fields"])
     if not module.check_mode:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, (line + "\n").encode("utf-8"))
-        finally:
-            os.close(fd)
+            append_line(path, line)
+        except OSError as exc:
+            module.fail_json(msg="deploy_log: cannot append to %s: %s" % (path, exc))
         file_args = module.load_file_common_arguments(module.params)
         module.set_fs_attributes_if_different(file_args, False)
     module.exit_json(changed=True, line=line)

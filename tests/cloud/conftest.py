@@ -96,6 +96,9 @@ def base_env(tmp_path_factory):
         "PATH": os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),
         "ANSIBLE_CONFIG": str(tmp / "ansible.cfg"),
         "ANSIBLE_HOME": str(tmp / "home"),
+        # The checkout as the pydeploy.web collection (its filters), as the checkout's ansible.cfg or an installed
+        # collection gives it; the cloud collections come from the venv's site-packages.
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"),
         "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
         "ANSIBLE_LOCALHOST_WARNING": "false",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",

@@ -85,6 +85,9 @@ BAD_INPUT = {
     "no token": ({}, {"DIGITALOCEAN_TOKEN": None}, "No DigitalOcean API token"),
     "bad token": ({}, {"DIGITALOCEAN_TOKEN": "wrong"}, "DigitalOcean refused the API token"),
     "api url": ({"pydeploy_do_api_url": "http://127.0.0.1:%d/v2" % closed_port()}, {}, "No DigitalOcean API at pydeploy_do_api_url"),
+    # The token would cross the network in clear: refused before the first API call.
+    "api url in clear": ({"pydeploy_do_api_url": "http://198.51.100.7:%d/v2" % closed_port()}, {},
+                         "would send the API token in clear"),
     # sfo1 exists but takes no new Droplets.
     "region": ({"pydeploy_do_region": "sfo1"}, {}, 'pydeploy_do_region "sfo1" is no region that takes new Droplets'),
     "size": ({"pydeploy_do_web_size": "s-64vcpu-256gb"}, {}, 'pydeploy_do_web_size "s-64vcpu-256gb" is not offered'),

@@ -105,7 +105,7 @@ def provisioned(run_playbook, ec2, bad_runs):  # pylint: disable=unused-argument
 
 def test_provision_makes_the_key_groups_and_tagged_instances(ec2, provisioned):
     run = provisioned.run
-    assert run.rc == 0 and run.failures == 0, run
+    assert run.rc == 0 and run.failures == 0, (run, run.failure_message)
     assert set(run.changed_tasks()) == {"Import the key pair", "Security group of the balancers (SSH, HTTP and HTTPS)",
                                         "Security group of the app hosts (SSH; HTTP from the balancers only)",
                                         "Instances"}, run
@@ -140,6 +140,20 @@ def test_provision_makes_the_key_groups_and_tagged_instances(ec2, provisioned):
     assert {i["SecurityGroups"][0]["GroupId"] for i in by_role["web"]} == {web["GroupId"]}
     assert {i["InstanceType"] for i in by_role["web"]} == {"t3.small"}
     assert {i["InstanceType"] for i in by_role["lb"]} == {"t3.micro"}
+
+
+def test_instances_require_imdsv2_and_boot_from_an_encrypted_volume(ec2, provisioned):
+    assert provisioned.run.rc == 0, provisioned.run
+    instances = [i for r in ec2.client.describe_instances(
+        Filters=[{"Name": "tag:pydeploy_project", "Values": ["shop"]}])["Reservations"] for i in r["Instances"]]
+    assert len(instances) == 3
+    for i in instances:
+        # A metadata request without a session token is refused, and the token does not leave the instance.
+        assert i["MetadataOptions"]["HttpTokens"] == "required", i["MetadataOptions"]
+        assert i["MetadataOptions"]["HttpPutResponseHopLimit"] == 1, i["MetadataOptions"]
+        (root,) = [m for m in i["BlockDeviceMappings"] if m["DeviceName"] == i["RootDeviceName"]]
+        (volume,) = ec2.client.describe_volumes(VolumeIds=[root["Ebs"]["VolumeId"]])["Volumes"]
+        assert volume["Encrypted"] is True, volume
 
 
 def test_rerun_changes_nothing(run_playbook, ec2, provisioned):

@@ -1,7 +1,14 @@
 """The nftables firewall, seen from a second network namespace inside the container (traffic never leaves it)."""
 
+import os
+import shutil
+import subprocess
+import tempfile
+
 import pytest
+import yaml
 from conftest import DOMAIN
+from pydeploy_testlib import PROJECT, ansible_env, group_vars
 
 # RFC 5737 documentation addresses on a veth pair that exists only inside the container, plus fixed link-local
 # IPv6 addresses on it (DHCPv6 servers answer from theirs).
@@ -136,3 +143,28 @@ def test_web_ports_follow_nginx(host, site, probe_netns):
     assert back.returncode == 0, (back.stdout + back.stderr)[-3000:]
     assert https_code(host, 443) == "200"
     assert https_code(host, 8443) == "000"  # closed again: dropped, the connection timed out
+
+
+def site_with_group_vars(**extra):
+    """site.yml with variables set in the inventory (group_vars of web), where users keep firewall_web_sources."""
+    with tempfile.TemporaryDirectory() as inv_dir:
+        shutil.copy(os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(inv_dir, "hosts.yml"))
+        os.mkdir(os.path.join(inv_dir, "group_vars"))
+        with open(os.path.join(inv_dir, "group_vars", "web.yml"), "w", encoding="utf-8") as fh:
+            yaml.safe_dump({**group_vars(), **extra}, fh)
+        cmd = ["ansible-playbook", "-i", os.path.join(inv_dir, "hosts.yml"), str(PROJECT / "playbooks" / "site.yml")]
+        proc = subprocess.run(cmd, env=ansible_env(), capture_output=True, text=True, cwd=PROJECT, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_the_inventorys_firewall_web_sources_are_kept(host, probe_netns):
+    """site.yml merges the balancers' addresses (none here) into the inventory's list instead of replacing it."""
+    rc, out = site_with_group_vars(firewall_web_sources=["203.0.113.0/24"])
+    try:
+        assert rc == 0, out[-3000:]
+        # The probe's address (192.0.2.2) is not in the list: the web ports drop it.
+        assert https_code(host, 443) == "000"
+    finally:
+        back = site_with_group_vars()
+    assert back[0] == 0, back[1][-3000:]
+    assert https_code(host, 443) == "200"
