@@ -26,6 +26,8 @@ static_checks() {
   yamllint --strict .
   log "lint: ansible-lint (profile production)"
   ansible-lint --offline
+  log "lint: gixy on the nginx and lb roles' nginx configurations, rendered without a host (scripts/gixy.sh)"
+  bash scripts/gixy.sh
   log "changelog: antsibull-changelog lint"
   antsibull-changelog lint
   log "sanity: ansible-test sanity (scripts/sanity.sh)"

@@ -42,6 +42,7 @@ def whoami():
         forwarded_host=request.headers.get("X-Forwarded-Host", ""),
         forwarded_port=request.headers.get("X-Forwarded-Port", ""),
         real_ip=request.headers.get("X-Real-IP", ""),
+        upgrade=request.headers.get("Upgrade", ""),
         server=socket.gethostname(),
     )
 

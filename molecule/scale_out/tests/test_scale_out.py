@@ -107,6 +107,10 @@ def recap(out):
 
 
 POOL_LOG = "/var/log/pydeploy-lb/pool-access.log"
+POOL_ERRORS = "/var/log/pydeploy-lb/pool-error.log"
+POOL_SOCKET = "/run/pydeploy-lb/pool.sock"
+# What nginx logs when it takes a host out of an upstream, or finds none left.
+MARKED_DOWN = re.compile(r"upstream server temporarily disabled|no live upstreams")
 # A request the pool's old workers took in the instant of a reload may start just after one the new workers took.
 RELOAD_GRACE = 1.0
 
@@ -216,13 +220,13 @@ def test_00_served_through_the_balancer():
     assert lb_sh("curl -s -o /dev/null -w '%%{http_code}' -H 'Host: %s' http://127.0.0.1/" % DOMAIN) == "308"
     assert servers_seen() == set(WEB)
     STATE["r1"] = {w: live_release(w) for w in WEB}
-    # The public ports are the public nginx's; the pool and the check server listen on loopback only.
+    # The public ports are the public nginx's; the check server listens on loopback only, the pool on a unix socket.
     listening = lb_sh("ss -Htlnp")
     for port in (80, 443):
         assert re.search(r"(0\.0\.0\.0|\*|\[::\]):%d\s" % port, listening), listening
-    for port in (8098, 8099):
-        assert re.search(r"127\.0\.0\.1:%d\s" % port, listening), listening
-        assert not re.search(r"(0\.0\.0\.0|\*|\[::\]):%d\s" % port, listening), listening
+    assert re.search(r"127\.0\.0\.1:8099\s", listening), listening
+    assert not re.search(r"(0\.0\.0\.0|\*|\[::\]):8099\s", listening), listening
+    assert POOL_SOCKET in lb_sh("ss -Hxl"), lb_sh("ss -Hxl")
     assert lb_sh("systemctl is-active pydeploy-lb-pool.service nginx.service").split() == ["active", "active"]
 
 
@@ -248,6 +252,171 @@ def test_10_app_hosts_answer_the_balancer_only():
     assert r["status"] == 200, r
     own = json.loads(r["body"])
     assert own["forwarded_for"] == own["real_ip"] == "127.0.0.1" and own["forwarded_proto"] == "http", own
+
+
+def lb_address():
+    """The balancer's own address on the scenario's network (a scanner connects to it by address)."""
+    return lb_sh("hostname -I").split()[0]
+
+
+def curl_rc(script):
+    """Run curl inside the balancer; returns (exit code, output): 52 is an empty reply (444), 35 a refused handshake."""
+    proc = subprocess.run(["docker", "exec", LB, "sh", "-c", script], capture_output=True, text=True, timeout=60,
+                          check=False)
+    return proc.returncode, proc.stdout
+
+
+def pool_logs():
+    """(access log lines, lines of the error log that say a host was taken out or none was left)."""
+    errors = [line for line in lb_sh("cat %s" % POOL_ERRORS).splitlines() if MARKED_DOWN.search(line)]
+    return lb_sh("cat %s" % POOL_LOG).splitlines(), errors
+
+
+def test_11_unknown_names_are_dropped_by_the_balancer_and_cannot_take_app_hosts_out():
+    """A scanner's requests (a bogus Host over HTTP and HTTPS, the balancer's address as Host, no or an unknown SNI,
+    a known SNI with a bogus Host) flood the balancer under mixed load: none gets an answer or reaches the pool, no
+    real request fails, no app host is taken out."""
+    ip = lb_address()
+    # One at a time: 444 (no answer) on HTTP, a refused TLS handshake for an unknown name or none, 444 for a Host
+    # that names no site after a handshake for a known name.
+    rc, out = curl_rc("curl -s -o /dev/null -w '%{http_code}' -H 'Host: bogus.invalid' http://127.0.0.1/")
+    assert rc == 52, (rc, out)
+    rc, out = curl_rc("curl -s -o /dev/null -w '%%{http_code}' http://%s/" % ip)
+    assert rc == 52, (rc, out)
+    rc, out = curl_rc("curl -sk -o /dev/null -w '%{http_code}' --resolve bogus.invalid:443:127.0.0.1 "
+                      "https://bogus.invalid/")
+    assert rc == 35, (rc, out)
+    rc, out = curl_rc("curl -sk -o /dev/null -w '%%{http_code}' https://%s/" % ip)
+    assert rc == 35, (rc, out)
+    for http_version, no_answer in (("--http1.1", 52), ("--http2", 92)):  # 92: the HTTP/2 stream was reset
+        rc, out = curl_rc("curl -sk %s -o /dev/null -w '%%{http_code}' --resolve %s:443:127.0.0.1 "
+                          "-H 'Host: bogus.invalid' https://%s/" % (http_version, DOMAIN, DOMAIN))
+        assert rc == no_answer, (http_version, rc, out)
+    # An app host answers the balancer (a trusted proxy) for a name it does not serve, never with a closed
+    # connection: the pool would count that against it.
+    rc, out = curl_rc("curl -s -o /dev/null -w '%%{http_code}' -H 'Host: bogus.invalid' http://%s/" % addresses()[WEB[0]])
+    assert (rc, out) == (0, "421"), (rc, out)
+
+    flood = HeyLoad(lb_sh, "flood", {
+        "http-bogus": "-c 2 -q 25 -host bogus.invalid http://127.0.0.1/",
+        "http-by-ip": "-c 2 -q 25 http://%s/" % ip,
+        "https-bogus": "-c 2 -q 25 -host bogus.invalid https://127.0.0.1/",
+        "https-by-ip": "-c 2 -q 25 https://%s/" % ip,
+    }, tail=0.0)
+    lb_sh(": > %s" % POOL_ERRORS)
+    with Watch("flood"), mixed_load("flood") as load:
+        known_sni = "for i in $(seq 150); do curl -sk -o /dev/null -w '%%{http_code}\\n' --max-time 5 " \
+                    "--resolve %s:443:127.0.0.1 -H 'Host: bogus.invalid' https://%s/; done; true" % (DOMAIN, DOMAIN)
+        with flood:
+            known_sni_codes = lb_sh(known_sni).split()
+            time.sleep(max(0.0, 14 - (time.monotonic() - flood.t0)))
+        after = servers_seen(12)
+    check_load("11 unknown-name flood", load, 0.0, 0)
+    for stream, r in sorted(flood.results.items()):
+        record("FLOOD %-12s requests=%d codes=%s errors=%d" % (stream, r["requests"], r["codes"], sum(r["errors"].values())))
+        assert r["requests"] > 0 and not r["codes"], (stream, r["codes"], r["errors"])
+    record("FLOOD %-12s requests=%d answered=%d" % ("known-sni", len(known_sni_codes),
+                                                     len([c for c in known_sni_codes if c != "000"])))
+    assert set(known_sni_codes) == {"000"}, known_sni_codes
+    access, marked = pool_logs()
+    foreign = [line for line in access if not line.endswith("host=%s" % DOMAIN)]
+    assert not foreign, "requests for unknown names reached the pool: %s" % foreign[:3]
+    assert not marked, "app hosts were taken out: %s" % marked[:3]
+    assert after == set(WEB)
+
+
+def test_12_slow_answers_past_the_timeout_do_not_take_app_hosts_out():
+    """Requests slower than lb_proxy_read_timeout (8 s in this scenario), six at once, under mixed load: each gets 504
+    from the balancer, reached one app host only (no second host charged with it), and no app host is taken out;
+    no real request fails."""
+    lb_sh(": > %s" % POOL_ERRORS)
+    slow = "for i in 1 2 3 4 5 6; do curl -sk -o /dev/null -w '%%{http_code}\\n' --max-time 40 " \
+           "--resolve %s:443:127.0.0.1 'https://%s/slow?seconds=10' & done; wait" % (DOMAIN, DOMAIN)
+    with Watch("past-timeout"), mixed_load("past-timeout") as load:
+        codes = lb_sh(slow).split()
+        after = servers_seen(12)
+    check_load("12 answers past the timeout", load, 0.0, 0)
+    assert codes == ["504"] * 6, codes
+    access, marked = pool_logs()
+    past = [line for line in access if "/slow?seconds=10 " in line]
+    assert len(past) == 6, past
+    # The pool never timed out itself (a timeout counts against the host, and sends the request to a second one): the
+    # public nginx gave up first and the pool saw its client leave (499).
+    retried = [line for line in past if not re.search(r'" 499 .* upstream=[^,\s]+ upstream_status=\S+ ', line)]
+    assert not retried, retried
+    assert not marked, "app hosts were taken out: %s" % marked[:3]
+    assert after == set(WEB)
+
+
+def headers_of(args):
+    """The response headers of one curl request inside the balancer: [(lower-case name, value)]."""
+    out = lb_sh("curl -sk -o /dev/null -D - --max-time 15 %s" % args)
+    return [(k.strip().lower(), v.strip()) for k, _sep, v in (line.partition(":") for line in out.splitlines()[1:])
+            if _sep]
+
+
+def test_13_the_balancer_sends_hsts_and_the_security_headers_once():
+    expected = {"strict-transport-security": "max-age=63072000", "x-content-type-options": "nosniff",
+                "x-frame-options": "SAMEORIGIN", "referrer-policy": "strict-origin-when-cross-origin"}
+    # A page, a static file and an error page of the app hosts: each header once, with the balancer's value.
+    for path in ("/", "/static/hello.txt", "/no-such-page"):
+        got = headers_of("--resolve %s:443:127.0.0.1 https://%s%s" % (DOMAIN, DOMAIN, path))
+        for name, value in expected.items():
+            assert [v for k, v in got if k == name] == [value], (path, name, got)
+    # Plain HTTP only redirects: no HSTS there (browsers ignore it on HTTP).
+    got = headers_of("-H 'Host: %s' http://127.0.0.1/" % DOMAIN)
+    assert "strict-transport-security" not in dict(got), got
+
+
+def whoami_upgrade(url_args, upgrade):
+    """What the app saw of a request to /whoami that asked to upgrade to `upgrade`: "websocket" when Flask answered
+    400 (Werkzeug refuses a websocket handshake on a route that is not a websocket route: it saw Upgrade: websocket),
+    else the Upgrade header /whoami echoes ("" when none reached it)."""
+    connection = "Upgrade, HTTP2-Settings" if upgrade == "h2c" else "Upgrade"
+    out = lb_sh("curl -sSk --http1.1 --max-time 15 -w '\\n%%{http_code}' -H 'Upgrade: %s' -H 'Connection: %s' "
+                "-H 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA' %s" % (upgrade, connection, url_args))
+    body, _sep, status = out.rpartition("\n")
+    if status == "400" and "Bad Request" in body:
+        return "websocket"
+    assert status == "200", out
+    return json.loads(body)["upgrade"]
+
+
+def test_14_only_a_websocket_upgrade_reaches_the_app():
+    """At each nginx layer (the balancer's public nginx and pool, an app host's nginx): Upgrade: websocket (in any
+    case) is passed on, h2c and anything else is not."""
+    through_balancer = "--resolve %s:443:127.0.0.1 https://%s/whoami" % (DOMAIN, DOMAIN)
+    app_host = "-H 'Host: %s' http://%s/whoami" % (DOMAIN, addresses()[WEB[0]])
+    for url in (through_balancer, app_host):
+        assert whoami_upgrade(url, "h2c") == "", url
+        assert whoami_upgrade(url, "TLS/1.2") == "", url
+        assert whoami_upgrade(url, "websocket") == "websocket", url
+        assert whoami_upgrade(url, "WebSocket") == "websocket", url
+
+
+def test_15_local_users_cannot_claim_forwarded_headers_through_the_balancer():
+    """Every socket the balancer's nginx instances listen on besides the public ports (the pool, the check server),
+    asked by an unprivileged local user with X-Forwarded-For, X-Real-IP and X-Forwarded-Proto claims: the pool cannot
+    be reached, and no claim reaches an app."""
+    listeners = lb_sh("ss -Hlnptx | grep nginx")
+    tcp = set(re.findall(r"(?:127\.0\.0\.1|\[::1\]):(\d+)\s", listeners))
+    unix = set(re.findall(r"\s(/\S+)\s+\d+\s", listeners))
+    assert tcp or unix, listeners
+    claims = "-H 'X-Forwarded-For: 203.0.113.9' -H 'X-Real-IP: 203.0.113.9' -H 'X-Forwarded-Proto: https'"
+    seen = []
+    for path in ("/whoami", "/%s/whoami" % WEB[0]):
+        targets = ["http://127.0.0.1:%s%s" % (port, path) for port in sorted(tcp)]
+        targets += ["--unix-socket %s http://%s%s" % (sock, DOMAIN, path) for sock in sorted(unix)]
+        for target in targets:
+            rc, out = curl_rc("runuser -u nobody -- curl -s --max-time 10 -H 'Host: %s' %s %s" % (DOMAIN, claims, target))
+            seen.append((target, rc, out[:200]))
+            if rc == 0 and out.startswith("{"):
+                who = json.loads(out)
+                assert "203.0.113.9" not in (who["forwarded_for"], who["real_ip"]), (target, who)
+                assert who["forwarded_proto"] != "https", (target, who)
+    # The pool itself: only root and the public nginx's user may connect.
+    rc, out = curl_rc("runuser -u nobody -- curl -s --max-time 10 --unix-socket %s http://%s/whoami" % (POOL_SOCKET, DOMAIN))
+    assert rc != 0, (rc, out, seen)
 
 
 def test_20_rolling_deploy_under_mixed_load():
@@ -338,6 +507,20 @@ def test_50_bad_input_fails_before_anything_changes():
     rc, out, _seconds = play("site.yml", inventory=_inventory(unreachable))
     assert rc != 0 and "cannot reach the web host(s) %s" % WEB[2] in out, out[-3000:]
     assert set(recap(out).values()) == {0}, recap(out)
+
+
+def test_55_a_bad_backend_address_is_refused_before_anything_changes():
+    """An app host's pydeploy_private_ip that is not an address nor a host name (here one with an nginx parameter
+    after it) stops site.yml in the balancer's preflight, naming the variable and the host; nothing changes."""
+    before = lb_sh("sha256sum /etc/nginx/pydeploy-lb/*.conf /etc/nginx/sites-available/pydeploy-lb.conf")
+    bad = "%s backup" % addresses()[WEB[2]]
+
+    def bad_address(inv):
+        inv["web"]["hosts"][WEB[2]] = dict(inv["web"]["hosts"][WEB[2]] or {}, pydeploy_private_ip=bad)
+    rc, out, _seconds = play("site.yml", inventory=_inventory(bad_address))
+    assert rc != 0 and "lb_backends address of %s" % WEB[2] in out and "pydeploy_private_ip" in out, out[-3000:]
+    assert set(recap(out).values()) == {0}, recap(out)
+    assert lb_sh("sha256sum /etc/nginx/pydeploy-lb/*.conf /etc/nginx/sites-available/pydeploy-lb.conf") == before
 
 
 def test_60_an_app_host_that_dies_mid_roll_stays_out():
