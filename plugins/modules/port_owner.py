@@ -17,8 +17,8 @@ description:
   - The processes are found from C(/proc/net/tcp), C(/proc/net/tcp6) and the sockets in C(/proc/<pid>/fd); their
     control groups from C(/proc/<pid>/cgroup) and the unit's from its C(ControlGroup) property, both without the
     control group systemd itself runs in (a container's, as C(sd_pid_get_unit) does). Run it as root.
-  - Fails early when O(unit) stops (has no control group) before anything listens, and after O(timeout) seconds
-    when nothing listens.
+  - Fails early when O(unit) is inactive or failed (not when systemd is about to restart it) before anything
+    listens, and after O(timeout) seconds when nothing listens.
   - Changes nothing; check mode runs it as well.
 version_added: 0.3.0
 author: pydeploy.web maintainers (!UNKNOWN)
@@ -169,8 +169,9 @@ def main():
     root = systemd_root(read("/proc/1/cgroup"))
     deadline = time.monotonic() + module.params["timeout"]
     while True:
-        rc, out, err = module.run_command([systemctl, "show", "--property=ControlGroup", "--value", unit])
-        unit_cgroup = shift(out.strip(), root) if rc == 0 and out.strip() else ""
+        rc, out, err = module.run_command([systemctl, "show", "--property=ActiveState,ControlGroup", unit])
+        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
+        unit_cgroup = shift(props["ControlGroup"], root) if props.get("ControlGroup") else ""
         inodes = listening_inodes([read("/proc/net/tcp"), read("/proc/net/tcp6")], port)
         owners = owners_of(inodes, root) if inodes else {}
         if owners:
@@ -181,7 +182,7 @@ def main():
                         what, unit, unit, ", ".join("pid %d in %s" % item for item in sorted(others.items()))),
                     pids=sorted(owners), cgroup=unit_cgroup)
             module.exit_json(changed=False, pids=sorted(owners), cgroup=unit_cgroup)
-        if not unit_cgroup:
+        if props.get("ActiveState", "inactive") in ("inactive", "failed"):
             module.fail_json(msg="%s: %s stopped before anything listened on the port%s" % (
                 what, unit, (": " + err.strip()) if err.strip() else ""), pids=[], cgroup="")
         if time.monotonic() >= deadline:
