@@ -10,13 +10,15 @@ DOCUMENTATION = r"""
 module: port_owner
 short_description: Wait for a TCP listener and require that it belongs to a systemd unit
 description:
-  - Waits until something listens on O(port) (IPv4 or IPv6, any address), then requires that every process holding
-    a listening socket on that port runs in the control group of O(unit) (or below it). A listener of any other
-    process (another user's, another unit's) fails the module, naming the port, the processes and their units, so
-    that the caller never sends it a request.
-  - The processes are found from C(/proc/net/tcp), C(/proc/net/tcp6) and the sockets in C(/proc/<pid>/fd); their
-    control groups from C(/proc/<pid>/cgroup) and the unit's from its C(ControlGroup) property, both without the
-    control group systemd itself runs in (a container's, as C(sd_pid_get_unit) does). Run it as root.
+  - Waits until something listens on O(port) (IPv4 or IPv6, any address), then requires that every listening socket
+    on that port was made in the control group of O(unit) (or below it). A listener of any other process (another
+    user's, another unit's) fails the module, naming the port and the listener's control group, so that the caller
+    never sends it a request.
+  - A socket's control group is that of the process that made it, kept for the socket's life (it does not follow a
+    passed file descriptor); C(ss --cgroup) reads it from the kernel (sock_diag), so the module needs no access to
+    other users' processes (a container without C(CAP_SYS_PTRACE) works too). Both it and the unit's C(ControlGroup)
+    property are compared without the control group systemd itself runs in (a container's), as C(sd_pid_get_unit)
+    does. Needs the unified (v2) cgroup hierarchy, alone or beside v1 (hybrid). Run it as root.
   - Fails early when O(unit) is inactive or failed (not when systemd is about to restart it) before anything
     listens, and after O(timeout) seconds when nothing listens.
   - Changes nothing; check mode runs it as well.
@@ -50,12 +52,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-pids:
-  description: The processes listening on the port, all in the unit.
+listeners:
+  description: The listening sockets on the port, each with its local address and control group, all in the unit.
   returned: success
   type: list
-  elements: int
-  sample: [4242, 4250]
+  elements: dict
+  sample: [{"local": "127.0.0.1:18000", "cgroup": "/system.slice/system-myapp.slice/myapp@blue.service"}]
 cgroup:
   description: The unit's control group, as systemd names it.
   returned: success
@@ -63,28 +65,24 @@ cgroup:
   sample: /system.slice/system-myapp.slice/myapp@blue.service
 """
 
-import os
 import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-LISTEN = "0A"
-SOCKET_LINK = re.compile(r"^socket:\[(\d+)\]$")
+CGROUP = re.compile(r"\scgroup:(\S+)")
 
 
-def listening_inodes(tables, port):
-    """The socket inodes of the LISTEN rows for port in the texts of /proc/net/tcp and /proc/net/tcp6."""
-    inodes = set()
-    for text in tables:
-        for line in text.splitlines()[1:]:
-            fields = line.split()
-            if len(fields) < 10:
-                continue
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == LISTEN and int(local.rsplit(":", 1)[1], 16) == port and inode != "0":
-                inodes.add(inode)
-    return inodes
+def listeners(ss_output):
+    """The listening sockets in the output of ss -Htln --cgroup: [{"local": address, "cgroup": path or None}]."""
+    found = []
+    for line in ss_output.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        match = CGROUP.search(line)
+        found.append({"local": fields[3], "cgroup": match.group(1) if match else None})
+    return found
 
 
 def cgroup_path(text):
@@ -114,12 +112,14 @@ def systemd_root(pid1_cgroup):
 
 
 def inside(path, unit_cgroup):
-    return bool(unit_cgroup) and (path == unit_cgroup or path.startswith(unit_cgroup.rstrip("/") + "/"))
+    return bool(path) and bool(unit_cgroup) and (path == unit_cgroup or path.startswith(unit_cgroup.rstrip("/") + "/"))
 
 
-def strangers(owners, unit_cgroup):
-    """{pid: cgroup} of the owners (pid -> shifted cgroup) outside the unit's cgroup."""
-    return {pid: path for pid, path in owners.items() if not inside(path, unit_cgroup)}
+def strangers(found, unit_cgroup, root):
+    """The listeners (from listeners()) whose control group, shifted by root, is not the unit's or below it."""
+    unit_cgroup = shift(unit_cgroup, root) if unit_cgroup else ""
+    return [item for item in found
+            if not inside(shift(item["cgroup"], root) if item["cgroup"] else None, unit_cgroup)]
 
 
 def read(path):
@@ -128,29 +128,6 @@ def read(path):
             return handle.read()
     except OSError:
         return ""
-
-
-def owners_of(inodes, root, proc="/proc"):
-    """{pid: shifted cgroup} of every process that holds one of the socket inodes."""
-    found = {}
-    for name in os.listdir(proc):
-        if not name.isdigit():
-            continue
-        fd_dir = os.path.join(proc, name, "fd")
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                target = os.readlink(os.path.join(fd_dir, fd))
-            except OSError:
-                continue
-            match = SOCKET_LINK.match(target)
-            if match and match.group(1) in inodes:
-                found[int(name)] = shift(cgroup_path(read(os.path.join(proc, name, "cgroup"))) or "?", root)
-                break
-    return found
 
 
 def main():
@@ -166,28 +143,32 @@ def main():
     port, unit, label = module.params["port"], module.params["unit"], module.params["label"]
     what = "port %d%s" % (port, " (%s)" % label if label else "")
     systemctl = module.get_bin_path("systemctl", required=True)
+    ss = module.get_bin_path("ss", required=True)
     root = systemd_root(read("/proc/1/cgroup"))
     deadline = time.monotonic() + module.params["timeout"]
     while True:
         rc, out, err = module.run_command([systemctl, "show", "--property=ActiveState,ControlGroup", unit])
         props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
-        unit_cgroup = shift(props["ControlGroup"], root) if props.get("ControlGroup") else ""
-        inodes = listening_inodes([read("/proc/net/tcp"), read("/proc/net/tcp6")], port)
-        owners = owners_of(inodes, root) if inodes else {}
-        if owners:
-            others = strangers(owners, unit_cgroup)
+        unit_cgroup = props.get("ControlGroup", "")
+        rc, out, err = module.run_command([ss, "-Htln", "--cgroup", "sport = :%d" % port])
+        if rc != 0:
+            module.fail_json(msg="%s: ss --cgroup failed: %s" % (what, err.strip()))
+        found = listeners(out)
+        if found:
+            others = strangers(found, unit_cgroup, root)
             if others:
                 module.fail_json(
-                    msg="%s: a process outside %s listens there, so %s gets no request: %s" % (
-                        what, unit, unit, ", ".join("pid %d in %s" % item for item in sorted(others.items()))),
-                    pids=sorted(owners), cgroup=unit_cgroup)
-            module.exit_json(changed=False, pids=sorted(owners), cgroup=unit_cgroup)
+                    msg="%s: a listener outside %s holds it, so %s gets no request: %s" % (
+                        what, unit, unit, ", ".join("%s in %s" % (item["local"], item["cgroup"] or "an unknown control group")
+                                                    for item in others)),
+                    listeners=found, cgroup=unit_cgroup)
+            module.exit_json(changed=False, listeners=found, cgroup=unit_cgroup)
         if props.get("ActiveState", "inactive") in ("inactive", "failed"):
-            module.fail_json(msg="%s: %s stopped before anything listened on the port%s" % (
-                what, unit, (": " + err.strip()) if err.strip() else ""), pids=[], cgroup="")
+            module.fail_json(msg="%s: %s stopped before anything listened on the port" % (what, unit),
+                             listeners=[], cgroup=unit_cgroup)
         if time.monotonic() >= deadline:
             module.fail_json(msg="%s: nothing listens there %d s after %s started" % (
-                what, module.params["timeout"], unit), pids=[], cgroup=unit_cgroup)
+                what, module.params["timeout"], unit), listeners=[], cgroup=unit_cgroup)
         time.sleep(0.2)
 
 
