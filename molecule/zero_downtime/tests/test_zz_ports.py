@@ -151,6 +151,7 @@ def test_squatter_on_the_idle_port_gets_nothing(host, who):
     assert "listening" in log, log  # the race really happened: it listened once the instance ran
     assert "REQUEST" not in log, f"the squatter ({who}) received: {log}"
     assert rc != 0, out[-4000:]
+    print(next((line.strip() for line in out.splitlines() if "app_server_ports" in line), ""), flush=True)
     port = str(PORTS[idle])
     assert port in out and "app_server_ports" in out and APP in out, out[-4000:]
 
