@@ -111,7 +111,7 @@ def start_squatter(host, user, idle):
     host.run_expect([0], f"install -o {user} -g {user} -m 0644 /dev/null {LOG}")
     host.run_expect([0], "systemd-run --quiet --unit=%s --uid=%s --gid=%s /usr/bin/python3 -c %s %d %s %s"
                     % (SQUATTER_UNIT, user, user, quote(SQUATTER), PORTS[idle], f"{APP}@{idle}.service", LOG))
-    for _ in range(50):
+    for _attempt in range(50):
         if "bound" in host.file(LOG).content_string:
             return
         host.run("sleep 0.1")
@@ -136,7 +136,7 @@ def race_for_the_idle_port(host, user):
         # The live release keeps serving through nginx, from the live instance.
         assert release_of(host) == before
         assert live_instance(host) == live
-        for _ in range(20):
+        for _request in range(20):
             r = http(host, "/healthz", hostname=SITE)
             assert r["status"] == 200 and "squatter" not in r["body"], r
     finally:
