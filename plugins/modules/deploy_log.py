@@ -52,7 +52,7 @@ EXAMPLES = r"""
       - result: deployed
     owner: root
     group: myapp
-    mode: "0644"
+    mode: "0640"
 
 - name: Record a failed deploy with the reason (only its first line is kept)
   pydeploy.web.deploy_log:
@@ -110,7 +110,7 @@ def main():
     path = module.params["path"]
     line = format_line(module.params["fields"])
     if not module.check_mode:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, (line + "\n").encode("utf-8"))
         finally:
