@@ -17,8 +17,8 @@ description:
     setgid and sticky bits are dropped and file capabilities (the C(security.capability) attribute) removed. Paths
     listed in O(public) (what nginx serves) are readable by others (0755 and 0644), and the directories above them
     only traversable (0751).
-  - A regular file with more than one hard link fails the module before anything is changed, naming the files: a
-    hard link made during the build would give the app user a second name for a file root then owns.
+  - A regular file with more than one hard link fails the module before anything is changed, naming the files (a
+    hard link made during the build would give the app user a second name for a file root then owns).
   - Symbolic links in the release that resolve outside it are removed (a committed link to C(/etc) or to another
     app would otherwise be served by nginx or followed later), except the links named in O(links). The C(.venv) link
     is made by root, pointing at O(venv), whatever the build left there.

@@ -65,7 +65,7 @@ attributes:
 notes:
   - A release is complete when root's record C(<root>/sealed/releases/<id>.json) exists (a regular file owned by root in
     directories only root can write); C(pydeploy.web.release_seal) writes it last. The record also names the release's
-    virtualenv. A C(.pydeploy/complete) marker or a C(.venv) link in the release counts for nothing: the app user could
+    virtualenv. A C(.pydeploy/complete) marker or a C(.venv) link in the release counts for nothing, as the app user could
     have written them while it built the release (the C(.venv) link of an incomplete release only keeps its virtualenv
     from being pruned).
 seealso:
