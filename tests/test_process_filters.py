@@ -207,7 +207,7 @@ def test_plan_of_nothing():
 ])
 def test_plan_error_names_the_variable_and_the_process(definitions, counts, timers, message):
     with pytest.raises(AnsibleFilterError, match=message):
-        process_plan("hello", definitions, counts, timers, reserved=["candidate", "gate-check", "release-command"])
+        process_plan("hello", definitions, counts, timers, reserved=["candidate", "gate-check", "release-build", "release-command"])
 
 
 def test_plan_reports_every_problem_at_once():

@@ -16,16 +16,32 @@ spec.loader.exec_module(releases)
 
 
 def make_release(root, rid, created, complete=True, venv="req-a"):
+    """A release as the app user leaves it (with the markers and link it could plant); complete: root's record too."""
     path = root / "releases" / rid
     (path / ".pydeploy").mkdir(parents=True)
     meta = {"id": rid, "commit": rid * 2, "version": "main", "created": created}
     (path / ".pydeploy" / "release.json").write_text(json.dumps(meta))
-    if complete:
-        (path / ".pydeploy" / "complete").write_text(rid + "\n")
+    (path / ".pydeploy" / "complete").write_text(rid + "\n")  # planted or not, it never counts
     if venv:
         (root / "venvs" / venv).mkdir(parents=True, exist_ok=True)
         os.symlink(root / "venvs" / venv, path / ".venv")
+    if complete:
+        record(root, "releases", rid, {"id": rid, "meta": meta,
+                                       "venv": os.path.realpath(root / "venvs" / venv) if venv else ""})
+        if venv:
+            record(root, "venvs", venv, {"path": os.path.realpath(root / "venvs" / venv)})
     return path
+
+
+def record(root, kind, name, data):
+    """Root's record, as release_seal writes it (the tests' own user stands for root: see the fixture)."""
+    (root / "sealed" / kind).mkdir(parents=True, exist_ok=True)
+    (root / "sealed" / kind / (name + ".json")).write_text(json.dumps(data))
+
+
+@pytest.fixture(autouse=True)
+def tests_user_is_root(monkeypatch):
+    monkeypatch.setattr(releases, "ROOT_UID", os.getuid())
 
 
 def link(root, name, rid):
@@ -123,3 +139,36 @@ def test_unused_venvs(app):
     assert releases.unused_venvs(str(app), rels) == ["req-orphan"]
     remaining = [r for r in rels if r["id"] != "ffff"]
     assert releases.unused_venvs(str(app), remaining) == ["req-b", "req-orphan"]
+
+
+def test_a_marker_or_link_the_app_user_planted_makes_no_release_complete(app):
+    make_release(app, "planted", 600, complete=False, venv="req-a")
+    os.unlink(app / "releases" / "planted" / ".venv")
+    os.symlink("/etc", app / "releases" / "planted" / ".venv")
+    rel = [r for r in releases.list_releases(str(app)) if r["id"] == "planted"][0]
+    assert not rel["complete"]
+    assert rel["venv"] == ""  # the link is not the release's virtualenv
+
+
+def test_a_record_root_does_not_own_counts_for_nothing(app, monkeypatch):
+    monkeypatch.setattr(releases, "ROOT_UID", os.getuid() + 1)
+    assert not any(r["complete"] for r in releases.list_releases(str(app)))
+    assert releases.sealed_venvs(str(app)) == []
+
+
+def test_a_state_directory_others_may_write_counts_for_nothing(app):
+    os.chmod(app / "sealed" / "releases", 0o777)
+    assert not any(r["complete"] for r in releases.list_releases(str(app)))
+
+
+def test_sealed_venvs_come_from_roots_record_and_exist(app):
+    (app / "venvs" / "req-unsealed").mkdir()
+    (app / "venvs" / "req-unsealed" / ".pydeploy-complete").write_text("x")
+    record(app, "venvs", "req-gone", {})
+    assert releases.sealed_venvs(str(app)) == ["req-a"]
+
+
+def test_an_incomplete_releases_link_only_keeps_its_venv(app):
+    make_release(app, "building", 700, complete=False, venv="req-new")
+    rels = releases.list_releases(str(app))
+    assert "req-new" not in releases.unused_venvs(str(app), rels)

@@ -54,7 +54,7 @@ EXAMPLES = r"""
       - result: deployed
     owner: root
     group: myapp
-    mode: "0644"
+    mode: "0640"
 
 - name: Record a failed deploy with the reason (only its first line is kept)
   pydeploy.web.deploy_log:
@@ -105,7 +105,7 @@ def format_line(fields, now=None):
 def append_line(path, line):
     """Append line to the regular file path, never through a symbolic link (O_NOFOLLOW: ELOOP), a FIFO or a device."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, 0o644)
+    fd = os.open(path, flags, 0o600)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file")

@@ -63,7 +63,11 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
-  - A release is complete when its C(.pydeploy/complete) marker exists; the app role writes it last.
+  - A release is complete when root's record C(<root>/sealed/releases/<id>.json) exists (a regular file owned by root in
+    directories only root can write); C(pydeploy.web.release_seal) writes it last. The record also names the release's
+    virtualenv. A C(.pydeploy/complete) marker or a C(.venv) link in the release counts for nothing, as the app user could
+    have written them while it built the release (the C(.venv) link of an incomplete release only keeps its virtualenv
+    from being pruned).
 seealso:
   - module: pydeploy.web.deploy_lock
   - module: pydeploy.web.deploy_log
@@ -117,7 +121,7 @@ releases:
       type: str
       sample: /srv/myapp/releases/0123456789ab
     complete:
-      description: Whether the release finished building.
+      description: Whether root sealed the release (its record in C(<root>/sealed/releases/)).
       type: bool
       sample: true
     created:
@@ -133,7 +137,11 @@ releases:
       type: str
       sample: main
     venv:
-      description: Resolved path of the virtualenv the release uses, or an empty string.
+      description: The virtualenv root recorded for a complete release, or an empty string.
+      type: str
+      sample: /srv/myapp/venvs/req-3f2a9c0d1e2b4a5c
+    link_venv:
+      description: Resolved target of the release's C(.venv) link (used only to keep a virtualenv from being pruned).
       type: str
       sample: /srv/myapp/venvs/req-3f2a9c0d1e2b4a5c
   sample:
@@ -154,6 +162,13 @@ previous:
   returned: always
   type: str
   sample: fedcba987654
+sealed_venvs:
+  description: Names of the virtualenvs under C(<root>/venvs) that root sealed (recorded in C(<root>/sealed/venvs/)).
+  returned: always
+  type: list
+  elements: str
+  sample: [req-3f2a9c0d1e2b4a5c]
+  version_added: 0.4.0
 removed:
   description: Release ids and venvs (as C(venvs/<name>)) deleted, or that would be deleted in check mode.
   returned: always
@@ -189,8 +204,12 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pydeploy.web.plugins.module_utils.systemd import parse_show
 
-MARKER = ".pydeploy/complete"
 META = ".pydeploy/release.json"
+# Root's record of sealed releases and virtualenvs (the release_seal module writes them): the only thing that makes a
+# release complete and names its virtualenv. Nothing the app user could write counts.
+STATE = "sealed"
+# Who must own the record and its directories (the unit tests stand in with their own user).
+ROOT_UID = 0
 
 
 def _link_target_id(root, name):
@@ -204,12 +223,55 @@ def _link_target_id(root, name):
     return os.path.basename(target)
 
 
-def _read_meta(path):
+def _read_json(path):
     try:
-        with open(os.path.join(path, META), encoding="utf-8") as fh:
-            return json.load(fh)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return {}
+    try:
+        with os.fdopen(fd, encoding="utf-8") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return {}
+            data = json.load(fh)
+            return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+def read_record(root, kind, name):
+    """Root's record of a sealed release or virtualenv, or None: a regular file owned by root, in root's directory."""
+    directory = os.path.join(root, STATE, kind)
+    try:
+        for path in (os.path.join(root, STATE), directory):
+            st = os.lstat(path)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != ROOT_UID or st.st_mode & 0o022:
+                return None
+        st = os.lstat(os.path.join(directory, name + ".json"))
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != ROOT_UID:
+        return None
+    return _read_json(os.path.join(directory, name + ".json"))
+
+
+def sealed_venvs(root):
+    """Names of the virtualenvs root sealed that are still there (root-owned directories under venvs/)."""
+    try:
+        names = os.listdir(os.path.join(root, STATE, "venvs"))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        venv = name[:-len(".json")]
+        try:
+            st = os.lstat(os.path.join(root, "venvs", venv))
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == ROOT_UID and read_record(root, "venvs", venv) is not None:
+            out.append(venv)
+    return sorted(out)
 
 
 def list_releases(root):
@@ -221,18 +283,22 @@ def list_releases(root):
         path = os.path.join(base, name)
         if name.startswith(".") or not os.path.isdir(path) or os.path.islink(path):
             continue
-        meta = _read_meta(path)
-        complete = os.path.exists(os.path.join(path, MARKER))
+        record = read_record(root, "releases", name)
+        complete = record is not None
+        meta = (record or {}).get("meta") or _read_json(os.path.join(path, META))
+        # The virtualenv of a complete release is the one root recorded. The link of an incomplete one (the app user's
+        # work) only ever keeps a virtualenv from being pruned.
         venv_link = os.path.join(path, ".venv")
-        venv = os.path.realpath(venv_link) if os.path.islink(venv_link) else ""
+        link_venv = os.path.realpath(venv_link) if os.path.islink(venv_link) else ""
         out.append({
             "id": name,
             "path": path,
             "complete": complete,
-            "created": float(meta.get("created", 0)) or os.stat(path).st_mtime,
+            "created": float(meta.get("created", 0) or 0) or os.stat(path).st_mtime,
             "commit": meta.get("commit", ""),
             "version": meta.get("version", ""),
-            "venv": venv,
+            "venv": str((record or {}).get("venv", "")),
+            "link_venv": link_venv,
         })
     out.sort(key=lambda r: (r["created"], r["id"]))
     return out
@@ -257,13 +323,20 @@ def unused_venvs(root, releases):
     base = os.path.join(root, "venvs")
     if not os.path.isdir(base):
         return []
-    used = {os.path.realpath(r["venv"]) for r in releases if r["venv"]}
+    used = {os.path.realpath(v) for r in releases for v in (r["venv"], r.get("link_venv", "")) if v}
     out = []
     for name in sorted(os.listdir(base)):
         path = os.path.realpath(os.path.join(base, name))
         if os.path.isdir(path) and path not in used:
             out.append(name)
     return out
+
+
+def remove_record(root, kind, name):
+    try:
+        os.unlink(os.path.join(root, STATE, kind, name + ".json"))
+    except FileNotFoundError:
+        pass
 
 
 def read_links(paths):
@@ -322,13 +395,17 @@ def main():
         remaining = [r for r in releases if r["id"] not in doomed]
         venvs = unused_venvs(root, remaining)
         if not module.check_mode:
+            # The record goes first: a release half deleted is never taken for a complete one.
             for rid in doomed:
+                remove_record(root, "releases", rid)
                 shutil.rmtree(os.path.join(root, "releases", rid))
             for name in venvs:
+                remove_record(root, "venvs", name)
                 shutil.rmtree(os.path.join(root, "venvs", name))
         removed = doomed + ["venvs/" + v for v in venvs]
         releases = remaining
     module.exit_json(changed=bool(removed), releases=releases, live=live, previous=previous, removed=removed,
+                     sealed_venvs=sealed_venvs(root),
                      links=read_links(module.params["read_links"]),
                      units=read_units(module, module.params["read_units"]))
 
