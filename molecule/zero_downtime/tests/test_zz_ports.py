@@ -1,8 +1,8 @@
 """app_server procfile: the web command's loopback ports belong to the app's instance (docs/security.md, "Ports belong
 to their unit").
 
-Stands alone against the converged scenario: the procfile app of test_zz_servers.py (s-procfile) is deployed here
-when it does not serve yet. A squatter binds the idle instance's port before a deploy and starts listening only once
+Stands alone against the converged scenario: the procfile app of test_zz_servers.py (s-procfile, same definition) is
+deployed here when it does not serve yet, as in a whole verify, where this file runs first. A squatter binds the idle instance's port before a deploy and starts listening only once
 the instance's unit runs, which is the race the free-port check before the start cannot see:
   1  a local unprivileged user: the deploy fails naming the port, app_server_ports and the app; the live release
      keeps serving; the squatter never receives a request (neither the gate's probe nor the site's)
@@ -90,7 +90,7 @@ def serving(host):
 
 @pytest.fixture(scope="module", autouse=True)
 def procfile_app(host):
-    """s-procfile serving (deployed here when test_zz_servers.py did not run), and the local user."""
+    """s-procfile serving (deployed here when it does not serve yet), and the local user."""
     host.run_expect([0], f"id {USER} || useradd --system --no-create-home --shell /usr/sbin/nologin {USER}")
     if not serving(host):
         publish_commit("flask_hello", "p1", replace=FLASK_EDITS, repo=FLASK, message=f"{FLASK} p1")
