@@ -129,6 +129,11 @@ def race_for_the_idle_port(host, user):
     live = live_instance(host)
     before = release_of(host)
     idle = "green" if live == "blue" else "blue"
+    # After a deploy the old instance drains on its port for a while (at most its graceful timeout).
+    for _attempt in range(120):
+        if not host.socket(f"tcp://127.0.0.1:{PORTS[idle]}").is_listening:
+            break
+        host.run("sleep 0.5")
     start_squatter(host, user, idle)
     try:
         rc, out, _seconds = apps_playbook("playbooks/deploy.yml", [PROCFILE], group_app=False)
