@@ -2,8 +2,9 @@
 to their unit").
 
 Stands alone against the converged scenario: the procfile app of test_zz_servers.py (s-procfile, same definition) is
-deployed here when it does not serve yet, as in a whole verify, where this file runs first. A squatter binds the idle instance's port before a deploy and starts listening only once
-the instance's unit runs, which is the race the free-port check before the start cannot see:
+deployed here when it does not serve yet, as in a whole verify, where this file runs first. A squatter binds the idle
+instance's port before a deploy and starts listening only once the instance's unit runs, which is the race the
+free-port check before the start cannot see:
   1  a local unprivileged user: the deploy fails naming the port, app_server_ports and the app; the live release
      keeps serving; the squatter never receives a request (neither the gate's probe nor the site's)
   2  a unit of the app itself (the app's user, another unit): the same
