@@ -1,9 +1,10 @@
 """app_server procfile: the web command's loopback ports belong to the app's instance (docs/security.md, "Ports belong
 to their unit").
 
-Stands alone against the converged scenario: the procfile app of test_zz_servers.py (s-procfile) is deployed here
-when it does not serve yet. A squatter binds the idle instance's port before a deploy and starts listening only once
-the instance's unit runs, which is the race the free-port check before the start cannot see:
+Stands alone against the converged scenario: the procfile app of test_zz_servers.py (s-procfile, same definition) is
+deployed here when it does not serve yet, as in a whole verify, where this file runs first. A squatter binds the idle
+instance's port before a deploy and starts listening only once the instance's unit runs, which is the race the
+free-port check before the start cannot see:
   1  a local unprivileged user: the deploy fails naming the port, app_server_ports and the app; the live release
      keeps serving; the squatter never receives a request (neither the gate's probe nor the site's)
   2  a unit of the app itself (the app's user, another unit): the same
@@ -90,7 +91,7 @@ def serving(host):
 
 @pytest.fixture(scope="module", autouse=True)
 def procfile_app(host):
-    """s-procfile serving (deployed here when test_zz_servers.py did not run), and the local user."""
+    """s-procfile serving (deployed here when it does not serve yet), and the local user."""
     host.run_expect([0], f"id {USER} || useradd --system --no-create-home --shell /usr/sbin/nologin {USER}")
     if not serving(host):
         publish_commit("flask_hello", "p1", replace=FLASK_EDITS, repo=FLASK, message=f"{FLASK} p1")
@@ -129,6 +130,11 @@ def race_for_the_idle_port(host, user):
     live = live_instance(host)
     before = release_of(host)
     idle = "green" if live == "blue" else "blue"
+    # After a deploy the old instance drains on its port for a while (at most its graceful timeout).
+    for _attempt in range(120):
+        if not host.socket(f"tcp://127.0.0.1:{PORTS[idle]}").is_listening:
+            break
+        host.run("sleep 0.5")
     start_squatter(host, user, idle)
     try:
         rc, out, _seconds = apps_playbook("playbooks/deploy.yml", [PROCFILE], group_app=False)
@@ -151,9 +157,12 @@ def test_squatter_on_the_idle_port_gets_nothing(host, who):
     assert "listening" in log, log  # the race really happened: it listened once the instance ran
     assert "REQUEST" not in log, f"the squatter ({who}) received: {log}"
     assert rc != 0, out[-4000:]
-    print(next((line.strip() for line in out.splitlines() if "app_server_ports" in line), ""), flush=True)
+    # The reason names the port, the variable and the app (task names excluded).
     port = str(PORTS[idle])
-    assert port in out and "app_server_ports" in out and APP in out, out[-4000:]
+    reasons = [line for line in out.splitlines()
+               if f"port {port}" in line and "app_server_ports" in line and APP in line and "TASK [" not in line]
+    assert reasons, out[-4000:]
+    print(re.search(r"port %s[^\\]*" % port, reasons[0]).group(0)[:300], flush=True)
 
 
 def test_local_user_cannot_reach_the_live_port(host):
