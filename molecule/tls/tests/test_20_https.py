@@ -92,6 +92,13 @@ def test_unknown_name_tls_handshake_rejected(host, sni):
         assert answer.rc == 52, answer
 
 
+def test_known_name_handshake_with_an_unknown_host_gets_no_answer(host):
+    """A handshake for a served name, then a Host header of another name: the default server drops it (444)."""
+    answer = host.run(f"curl -sk --http1.1 -o /dev/null -H 'Host: unknown.test' "
+                      f"--resolve {DOMAIN}:443:127.0.0.1 https://{DOMAIN}/")
+    assert answer.rc == 52, answer  # empty reply: closed without an answer
+
+
 def test_known_name_tls_handshake(host):
     cmd = host.run(f"openssl s_client -connect 127.0.0.1:443 -servername {DOMAIN} </dev/null")
     assert "BEGIN CERTIFICATE" in cmd.stdout, cmd.stderr
