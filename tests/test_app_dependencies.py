@@ -136,12 +136,13 @@ def test_installer_settings_are_build_inputs():
 
 
 def test_existing_virtualenvs_keep_their_names():
-    """The names the expressions gave before release_probe read the inputs (find, stat and command results)."""
-    assert render("{{ __app_venv_name }}", ["uv.lock", "pyproject.toml"]) == "lock-3a2a820e2689b01d"
-    assert render("{{ __app_venv_name }}", ["pyproject.toml"], True) == "req-18f14119df3483b1"
+    """Pinned names: a change to the expression would rebuild every host's virtualenvs. They changed once on purpose,
+    with layout 2 (root's record of sealed virtualenvs): a virtualenv sealed before it is never trusted."""
+    assert render("{{ __app_venv_name }}", ["uv.lock", "pyproject.toml"]) == "lock-ccc79388b4629202"
+    assert render("{{ __app_venv_name }}", ["pyproject.toml"], True) == "req-ce3163f30428382e"
     pip = probe(["pyproject.toml"], True, uv="absent", version="pip 23.0.1")
     name = render("{{ __app_venv_name }}", app_server_packages=["gunicorn>=23.0.0"], __app_probe=pip)
-    assert name == "req-22947c5cf5db9fe0"
+    assert name == "req-f46129fc8edf0164"
 
 
 def test_a_link_counts_as_found_like_a_file():

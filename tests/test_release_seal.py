@@ -233,3 +233,13 @@ def test_seal_never_follows_a_link_out_of_the_tree(tmp_path):
     assert removed == ["pkg/out", "pkg/victim"]
     st = os.stat(outside / "victim")
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (APP_UID, 0o4755)  # untouched
+
+
+@as_root
+def test_a_missing_state_directory_is_made_roots(tmp_path):
+    root, rel, venv = build(tmp_path)
+    os.rmdir(root / "sealed")
+    mod.seal(params(root, rel, venv), 0)
+    st = os.lstat(root / "sealed")
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o750)
+    assert mod.is_recorded(str(root / "sealed"), "releases", rel.name)

@@ -54,7 +54,7 @@ options:
   state:
     description:
       - Root's record of sealed releases and virtualenvs. Must be a directory owned by root and writable by root only;
-        its C(releases) and C(venvs) subdirectories are made when missing.
+        it and its C(releases) and C(venvs) subdirectories are made when missing.
     type: path
     required: true
   meta:
@@ -326,7 +326,13 @@ def seal(params, gid):
     state = params["state"].rstrip("/")
     release_id = os.path.basename(path)
     venv_name = os.path.basename(venv) if venv else ""
-    check_root_dir(state, "the state directory")
+    if not os.path.lexists(state) and not params.get("check_mode"):
+        # A host upgraded by a run that skipped the app's setup (--tags app_release): made here, in root's app_root.
+        check_root_dir(os.path.dirname(state), "the parent directory")
+        os.mkdir(state, 0o750)
+        os.chown(state, 0, gid, follow_symlinks=False)
+    if os.path.lexists(state):
+        check_root_dir(state, "the state directory")
     check_tree(path)
     if venv:
         check_tree(venv)

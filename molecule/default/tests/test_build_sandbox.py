@@ -72,7 +72,7 @@ def restore(host):
     """A harmless commit with the inventory's settings is live and serving, and nothing the attack left remains."""
     host.run(f"pkill -f '{LEFTOVER_PATTERN}'")
     host.run(f"rm -f {ROOT}/shared/instance/pydeploy-* {ROOT}/.cache/pydeploy-*")
-    publish_commit(version="build-sandbox-restored")
+    publish_commit(message="build sandbox: the example as it was")  # the example's own VERSION, as later tests expect
     playbook("playbooks/deploy.yml")
     assert http(host, "/")["status"] == 200
 
