@@ -9,7 +9,7 @@ one per server, deployed together with pydeploy_apps (their own example reposito
   4  an ASGI release that does not import fails its gate with the reason; the live release keeps serving
   5  an unknown app_server fails in the preflight, naming the variable and the app; nothing changes
   6  app_server procfile: a release whose Procfile has no web: line fails before any instance or link changes
-Load: per site, hey (2 workers x 10 requests/s) and three loops of 12 s requests, started 4 s apart. Timings are printed and
+Load: per site, hey (2 workers x 10 requests/s) and three loops of 24 s requests, started 8 s apart. Timings are printed and
 appended to .cache/servers/results.txt.
 """
 
@@ -21,7 +21,11 @@ from pydeploy_testlib import PROJECT, SiteLoad, apps_playbook, http, publish_com
 
 FLASK = "srv_flask"
 FASTAPI = "srv_fastapi"
-SLOW_SECONDS = 12
+# Three loops of slow requests, a third of a request apart: at the switch the newest one on the old instance has at
+# least two thirds of its time left (16 s), longer than the switch-to-stop stretch of a deploy on a loaded machine
+# (13.9 s was seen with 12 s requests 4 s apart, whose newest had only 8 s left for sure).
+SLOW_SECONDS = 24
+SLOW_STAGGER = SLOW_SECONDS / 3
 # The slow endpoint tells which release answered; the Procfile's gunicorn gets threads, so slow requests do not
 # hold up the fast ones.
 FLASK_EDITS = {
@@ -149,7 +153,7 @@ def test_1_each_server_serves(host):
 def test_2_deploy_all_under_load(host):
     publish(2)
     olds = {app: live_instance(host, app) for app in SITES}
-    with SiteLoad(host, SITES.values(), slow=3, slow_path=f"/slow?seconds={SLOW_SECONDS}", stagger=4) as load:
+    with SiteLoad(host, SITES.values(), slow=3, slow_path=f"/slow?seconds={SLOW_SECONDS}", stagger=SLOW_STAGGER) as load:
         rc, out, seconds = apps_playbook("playbooks/deploy.yml", APPS, group_app=False)
     record(f"TIME deploy.yml, four apps under load: {seconds:.1f} s (rc={rc})")
     assert rc == 0, out[-6000:]
@@ -161,7 +165,7 @@ def test_2_deploy_all_under_load(host):
 
 def test_3_rollback_all_under_load(host):
     olds = {app: live_instance(host, app) for app in SITES}
-    with SiteLoad(host, SITES.values(), slow=3, slow_path=f"/slow?seconds={SLOW_SECONDS}", stagger=4) as load:
+    with SiteLoad(host, SITES.values(), slow=3, slow_path=f"/slow?seconds={SLOW_SECONDS}", stagger=SLOW_STAGGER) as load:
         rc, out, seconds = apps_playbook("playbooks/rollback.yml", APPS, group_app=False)
     record(f"TIME rollback.yml, four apps under load: {seconds:.1f} s (rc={rc})")
     assert rc == 0, out[-6000:]
