@@ -1,12 +1,13 @@
 """Unit tests for plugins/modules/releases.py: listing and prune planning on real temporary trees."""
 
 import importlib.util
-import json
 import os
 import pathlib
 import sys
 
 import pytest
+
+import release_trees
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins" / "modules"))
@@ -16,27 +17,8 @@ spec.loader.exec_module(releases)
 
 
 def make_release(root, rid, created, complete=True, venv="req-a"):
-    """A release as the app user leaves it (with the markers and link it could plant); complete: root's record too."""
-    path = root / "releases" / rid
-    (path / ".pydeploy").mkdir(parents=True)
-    meta = {"id": rid, "commit": rid * 2, "version": "main", "created": created}
-    (path / ".pydeploy" / "release.json").write_text(json.dumps(meta))
-    (path / ".pydeploy" / "complete").write_text(rid + "\n")  # planted or not, it never counts
-    if venv:
-        (root / "venvs" / venv).mkdir(parents=True, exist_ok=True)
-        os.symlink(root / "venvs" / venv, path / ".venv")
-    if complete:
-        record(root, "releases", rid, {"id": rid, "meta": meta,
-                                       "venv": os.path.realpath(root / "venvs" / venv) if venv else ""})
-        if venv:
-            record(root, "venvs", venv, {"path": os.path.realpath(root / "venvs" / venv)})
-    return path
-
-
-def record(root, kind, name, data):
-    """Root's record, as release_seal writes it (the tests' own user stands for root: see the fixture)."""
-    (root / "sealed" / kind).mkdir(parents=True, exist_ok=True)
-    (root / "sealed" / kind / (name + ".json")).write_text(json.dumps(data))
+    """release_trees.make_release, with a virtualenv unless told otherwise."""
+    return release_trees.make_release(root, rid, created, complete, venv)
 
 
 @pytest.fixture(autouse=True)
@@ -164,7 +146,7 @@ def test_a_state_directory_others_may_write_counts_for_nothing(app):
 def test_sealed_venvs_come_from_roots_record_and_exist(app):
     (app / "venvs" / "req-unsealed").mkdir()
     (app / "venvs" / "req-unsealed" / ".pydeploy-complete").write_text("x")
-    record(app, "venvs", "req-gone", {})
+    release_trees.record(app, "venvs", "req-gone", {})
     assert releases.sealed_venvs(str(app)) == ["req-a"]
 
 
